@@ -1,0 +1,51 @@
+"""Sub-pixel rearrangement (PixelShuffle, depth_to_space) in every framework's convention.
+
+The public surface is exactly what this module exports; everything in ``_``-modules is
+private. ``pixelshuffle.nn`` (PyTorch modules) is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._convention import ALIASES as ALIASES
+from ._convention import PRESETS as PRESETS
+from ._convention import Convention as Convention
+from ._errors import PixelShuffleError as PixelShuffleError
+from ._errors import PixelShuffleTypeError as PixelShuffleTypeError
+from ._layout import LAYOUTS as LAYOUTS
+from ._ops import channel_permutation as channel_permutation
+from ._ops import convert as convert
+from ._ops import pixel_shuffle as pixel_shuffle
+from ._ops import pixel_unshuffle as pixel_unshuffle
+
+if TYPE_CHECKING:
+    from . import nn as nn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALIASES",
+    "LAYOUTS",
+    "PRESETS",
+    "Convention",
+    "PixelShuffleError",
+    "PixelShuffleTypeError",
+    "__version__",
+    "channel_permutation",
+    "convert",
+    "nn",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # `nn` needs PyTorch: import it only when asked for, so `import pixelshuffle` stays light.
+    if name == "nn":
+        import importlib
+
+        module = importlib.import_module(".nn", __name__)
+        globals()["nn"] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,88 @@
+"""The ``pixelshuffle`` command line program."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from ._errors import PixelShuffleError
+from ._layout import LAYOUTS
+
+__all__ = ["main"]
+
+
+def _factor(text: str) -> int | tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an int or one int per spatial axis such as 2,3, got {text!r}"
+        ) from None
+    return values[0] if len(values) == 1 else values
+
+
+def _conventions(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixelshuffle",
+        description="PixelShuffle / depth_to_space in every framework's channel convention.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    show = commands.add_parser(
+        "show",
+        help="show which input channel lands where under each convention",
+        description=(
+            "Shuffle a depth input whose channel k holds k+1 (by default the article's"
+            " 27-channel example, factor 3) and print the result of each convention side by"
+            " side."
+        ),
+    )
+    show.add_argument(
+        "--factor", type=_factor, default=3, help="int or per-axis ints, e.g. 2,3 (default 3)"
+    )
+    show.add_argument("--channels", type=int, default=3, help="output channels (default 3)")
+    show.add_argument(
+        "--convention",
+        type=_conventions,
+        action="extend",
+        help="conventions to compare, comma-separated or repeated (default torch,tf,caffe)",
+    )
+    show.add_argument(
+        "--layout", default="NCHW", help=f"one of {', '.join(LAYOUTS)} (default NCHW)"
+    )
+    show.add_argument("--png", metavar="FILE", help="also write the comparison as a PNG figure")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line program; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from ._show import compare, render_png, render_text
+
+    if args.channels < 1:
+        parser.error(f"--channels must be at least 1, got {args.channels}")
+    try:
+        result = compare(
+            factor=args.factor,
+            channels=args.channels,
+            conventions=args.convention or ("torch", "tf", "caffe"),
+            layout=args.layout,
+        )
+        print(render_text(result))
+        if args.png:
+            render_png(result, args.png)
+            print(f"\nwrote {args.png}")
+    except (PixelShuffleError, ImportError) as error:
+        print(f"pixelshuffle show: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,333 @@
+"""The operations: shuffle, unshuffle and convention conversion over a cached plan."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ._backends import Backend, backend_for
+from ._convention import Convention, parse_convention
+from ._errors import PixelShuffleError, PixelShuffleTypeError, format_product, format_shape
+from ._factor import normalize_factor
+from ._layout import LAYOUTS, Layout, parse_layout
+from ._plan import Direction, Plan, build_plan
+
+__all__ = ["channel_permutation", "convert", "pixel_shuffle", "pixel_unshuffle"]
+
+ArrayT = TypeVar("ArrayT")
+Factor = int | Sequence[int]
+ConventionLike = str | Convention
+LayoutLike = str | Layout
+
+_CHANNELS_FIRST_TO_LAST = {"NCL": "NLC", "NCW": "NWC", "NCHW": "NHWC", "NCDHW": "NDHWC"}
+# the same layout with the channel axis at the other end
+_TWIN = {**_CHANNELS_FIRST_TO_LAST, **{v: k for k, v in _CHANNELS_FIRST_TO_LAST.items()}}
+
+
+def pixel_shuffle(
+    x: ArrayT,
+    factor: Factor,
+    *,
+    convention: ConventionLike = "torch",
+    layout: LayoutLike = "NCHW",
+) -> ArrayT:
+    """Rearrange depth into space (depth-to-space, sub-pixel upsampling).
+
+    Output pixel (channel ``c``, block offsets ``o_1..o_k``) of each coarse position
+    comes from the depth channel whose mixed-radix digits, in the order of
+    ``convention``, are ``c`` (radix ``C``) and ``o_m`` (radix ``f_m``).
+    ``convention='torch'`` equals :func:`torch.nn.functional.pixel_shuffle` and ONNX
+    ``DepthToSpace(mode='CRD')``; ``'tf'`` equals :func:`tf.nn.depth_to_space` and ONNX
+    ``DepthToSpace(mode='DCR')``; ``'caffe'`` is RealSR's column-major block order.
+
+    Args:
+        x: a NumPy, PyTorch, JAX or TensorFlow array (or any array with ``reshape`` and
+            ``transpose``). It is never modified.
+        factor: the upscaling factor, one int for every spatial axis or one per axis in
+            layout order.
+        convention: a preset (``'torch'``, ``'tf'``, ``'caffe'`` or an alias) or an
+            order string such as ``'hwc'``; see :class:`Convention`.
+        layout: ``'NCHW'``, ``'NHWC'``, ``'NCL'``, ``'NLC'``, ``'NCW'``, ``'NWC'``,
+            ``'NCDHW'`` or ``'NDHWC'``. Any number of batch axes may precede the
+            channel and spatial axes, including none.
+
+    Returns:
+        A new array of the input's type, dtype and device.
+
+    Shape:
+        ``(*, C·∏f, S_1, .., S_k) -> (*, C, S_1·f_1, .., S_k·f_k)`` channels first;
+        ``(*, S_1, .., S_k, C·∏f) -> (*, S_1·f_1, .., S_k·f_k, C)`` channels last.
+
+    Raises:
+        PixelShuffleError: a bad convention, layout or factor, or an input whose rank or
+            channel count does not fit.
+
+    Example:
+        >>> import numpy as np
+        >>> import pixelshuffle as ps
+        >>> x = np.arange(8).reshape(1, 8, 1, 1)  # 2 output channels, factor 2
+        >>> ps.pixel_shuffle(x, 2, convention="torch")[0, 0]
+        array([[0, 1],
+               [2, 3]])
+        >>> ps.pixel_shuffle(x, 2, convention="tf")[0, 0]
+        array([[0, 2],
+               [4, 6]])
+        >>> ps.pixel_shuffle(x, 2, convention="caffe")[0, 0]
+        array([[0, 2],
+               [1, 3]])
+        >>> ps.pixel_shuffle(np.zeros((5, 6, 12)), (3, 2), layout="NHWC").shape
+        (15, 12, 2)
+    """
+    return _run("pixel_shuffle", "shuffle", x, factor, convention, layout)
+
+
+def pixel_unshuffle(
+    x: ArrayT,
+    factor: Factor,
+    *,
+    convention: ConventionLike = "torch",
+    layout: LayoutLike = "NCHW",
+) -> ArrayT:
+    """Rearrange space into depth (space-to-depth); the exact inverse of :func:`pixel_shuffle`.
+
+    ``convention='torch'`` equals :func:`torch.nn.functional.pixel_unshuffle`;
+    ``'tf'`` equals :func:`tf.nn.space_to_depth` and ONNX ``SpaceToDepth``.
+
+    Args:
+        x: a NumPy, PyTorch, JAX or TensorFlow array; it is never modified.
+        factor: the downscaling factor, one int or one per spatial axis.
+        convention: see :func:`pixel_shuffle`.
+        layout: see :func:`pixel_shuffle`.
+
+    Returns:
+        A new array of the input's type, dtype and device.
+
+    Shape:
+        ``(*, C, S_1·f_1, .., S_k·f_k) -> (*, C·∏f, S_1, .., S_k)`` channels first, and
+        the same with the channel axis last for channels-last layouts.
+
+    Example:
+        >>> import numpy as np
+        >>> import pixelshuffle as ps
+        >>> image = np.arange(8).reshape(1, 1, 2, 4)  # one channel, 2×4 pixels
+        >>> ps.pixel_unshuffle(image, 2, convention="torch")[0, :, 0, 0]
+        array([0, 1, 4, 5])
+        >>> ps.pixel_unshuffle(image, 2, convention="caffe")[0, :, 0, 0]
+        array([0, 4, 1, 5])
+    """
+    return _run("pixel_unshuffle", "unshuffle", x, factor, convention, layout)
+
+
+def convert(
+    x: ArrayT,
+    factor: Factor,
+    *,
+    src: ConventionLike,
+    dst: ConventionLike,
+    layout: LayoutLike = "NCHW",
+) -> ArrayT:
+    """Reorder the depth channels of ``x`` from convention ``src`` to ``dst``.
+
+    The result satisfies ``pixel_shuffle(convert(x, f, src=a, dst=b), f, convention=b)
+    == pixel_shuffle(x, f, convention=a)``. It is ``x`` indexed along the channel axis
+    with :func:`channel_permutation`, done as one reshape/transpose.
+
+    Example:
+        >>> import numpy as np
+        >>> import pixelshuffle as ps
+        >>> depth = np.arange(8).reshape(8, 1, 1)  # 2 channels, factor 2, no batch axis
+        >>> ps.convert(depth, 2, src="torch", dst="tf")[:, 0, 0]
+        array([0, 4, 1, 5, 2, 6, 3, 7])
+    """
+    return _run("convert", "convert", x, factor, src, layout, dst)
+
+
+def channel_permutation(
+    channels: int,
+    factor: Factor,
+    *,
+    src: ConventionLike,
+    dst: ConventionLike,
+    layout: LayoutLike = "NCHW",
+) -> np.ndarray:
+    """The permutation ``p`` of depth channels that turns ``src`` order into ``dst`` order.
+
+    ``p`` is a 1-D ``int64`` NumPy array of length ``channels`` (the depth channel
+    count, ``C·∏f``) such that ``pixel_shuffle(x, f, convention=src) ==
+    pixel_shuffle(x[..., p, :, :], f, convention=dst)``: index a weight's output
+    channels with it to port the layer that feeds a shuffle.
+
+    Example:
+        >>> import pixelshuffle as ps
+        >>> ps.channel_permutation(8, 2, src="torch", dst="tf")
+        array([0, 4, 1, 5, 2, 6, 3, 7])
+        >>> ps.channel_permutation(12, (2, 3), src="tf", dst="caffe")
+        array([ 0,  6,  2,  8,  4, 10,  1,  7,  3,  9,  5, 11])
+    """
+    where = _where("channel_permutation", src, layout, dst)
+    if isinstance(channels, (bool, np.bool_)) or not isinstance(channels, (int, np.integer)):
+        raise PixelShuffleTypeError(
+            f"{where}: channels must be a non-negative int, got"
+            f" {type(channels).__name__} {channels!r}"
+        )
+    if channels < 0:
+        raise PixelShuffleError(f"{where}: channels must be a non-negative int, got {channels}")
+    prepared = _prepare(where, "convert", factor, src, layout, dst)
+    trailing = [1] * prepared.layout.n_axes
+    trailing[prepared.layout.channel_axis] = int(channels)
+    index = np.arange(int(channels), dtype=np.int64).reshape(trailing)
+    return _run("channel_permutation", "convert", index, factor, src, layout, dst).reshape(-1)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything about a call that does not depend on the input's shape."""
+
+    where: str
+    layout: Layout
+    factors: tuple[int, ...]
+    plan: Plan
+    twin: Plan | None  # the same op for the channels-last twin of a channels-first layout
+
+
+def _run(
+    op: str,
+    direction: Direction,
+    x: Any,
+    factor: Factor,
+    convention: ConventionLike,
+    layout: LayoutLike,
+    dst: ConventionLike | None = None,
+) -> Any:
+    backend = backend_for(x, op)
+    prepared = _prepare(
+        _where(op, convention, layout, dst), direction, factor, convention, layout, dst
+    )
+    shape = tuple(x.shape)
+    _check_shape(prepared, direction, shape)
+    if prepared.twin is not None and backend.prefers_channels_last(x, prepared.layout):
+        # Keep a channels-last tensor channels-last: run the op on its NHWC view.
+        ndim = len(shape)
+        to_last = (0, *range(2, ndim), 1)
+        to_first = (0, ndim - 1, *range(1, ndim - 1))
+        y = _apply(backend, prepared.twin, backend.transpose(x, to_last))
+        return backend.transpose(backend.fresh(y, x), to_first)
+    return backend.fresh(_apply(backend, prepared.plan, x), x)
+
+
+def _apply(backend: Backend, plan: Plan, x: Any) -> Any:
+    shape = tuple(x.shape)
+    n_batch = len(shape) - plan.n_axes
+    batch = shape[:n_batch]
+    split, out = plan.shapes(shape[n_batch:])
+    y = backend.reshape(x, batch + split)
+    if plan.moves_data:
+        y = backend.transpose(y, (*range(n_batch), *(n_batch + p for p in plan.perm)))
+    return backend.reshape(y, batch + out)
+
+
+def _where(op: str, convention: object, layout: object, dst: object = None) -> str:
+    def show(value: object) -> str:
+        return repr(value.spec if isinstance(value, Convention) else value)
+
+    layout_text = show(layout.name if isinstance(layout, Layout) else layout)
+    if op == "convert" or op == "channel_permutation":
+        return f"{op}(src={show(convention)}, dst={show(dst)}, layout={layout_text})"
+    return f"{op}(convention={show(convention)}, layout={layout_text})"
+
+
+def _prepare(
+    where: str,
+    direction: Direction,
+    factor: Factor,
+    convention: ConventionLike,
+    layout: LayoutLike,
+    dst: ConventionLike | None,
+) -> _Prepared:
+    # lru_cache compares keys with ==, so 2.0 and True would hit the entry of 2 and skip
+    # validation: cache plain ints only.
+    if type(factor) is int:
+        return _prepare_cached(where, direction, factor, convention, layout, dst)
+    if isinstance(factor, (tuple, list)) and all(type(f) is int for f in factor):
+        return _prepare_cached(where, direction, tuple(factor), convention, layout, dst)
+    return _prepare_uncached(where, direction, factor, convention, layout, dst)
+
+
+def _prepare_uncached(
+    where: str,
+    direction: Direction,
+    factor: Factor,
+    convention: ConventionLike,
+    layout: LayoutLike,
+    dst: ConventionLike | None,
+) -> _Prepared:
+    try:
+        parsed_layout = parse_layout(layout)
+        factors = normalize_factor(factor, parsed_layout)
+        order = parse_convention(convention).order_for(parsed_layout)
+        dst_order = None if dst is None else parse_convention(dst).order_for(parsed_layout)
+    except PixelShuffleError as error:
+        raise type(error)(f"{where}: {error}") from None
+    plan = build_plan(direction, parsed_layout, factors, order, dst_order)
+    twin = None
+    if parsed_layout.name in _CHANNELS_FIRST_TO_LAST:
+        twin_layout = parse_layout(_CHANNELS_FIRST_TO_LAST[parsed_layout.name])
+        twin = build_plan(direction, twin_layout, factors, order, dst_order)
+    return _Prepared(where, parsed_layout, factors, plan, twin)
+
+
+_prepare_cached = functools.lru_cache(maxsize=1024)(_prepare_uncached)
+
+
+def _check_shape(prepared: _Prepared, direction: Direction, shape: tuple[Any, ...]) -> None:
+    layout, factors, where = prepared.layout, prepared.factors, prepared.where
+    if len(shape) < layout.n_axes:
+        axes = ", ".join(layout.name[1:])
+        hint = ""
+        fitting = [
+            name
+            for name in LAYOUTS
+            if len(name) - 1 == len(shape) and name.endswith("C") == layout.channels_last
+        ]
+        if fitting:
+            hint = f"; for {len(fitting[0]) - 2}-D data use layout={fitting[0]!r}"
+        raise PixelShuffleError(
+            f"{where}: input must have at least {layout.n_axes} dimensions ({axes}) for"
+            f" layout {layout.name!r}, got {len(shape)} with shape {format_shape(shape)}{hint}"
+        )
+    n_batch = len(shape) - layout.n_axes
+    for size in shape[n_batch:]:
+        if size is None:  # only TensorFlow has unknown sizes
+            raise PixelShuffleError(
+                f"{where}: the channel and spatial sizes must be known, got shape"
+                f" {format_shape(shape)}; only batch axes may be unknown"
+            )
+    if direction == "unshuffle":
+        for m, f in enumerate(factors):
+            axis = layout.spatial_axis(m)
+            size = shape[axis]
+            if size % f:
+                raise PixelShuffleError(
+                    f"{where}: spatial axis {layout.spatial[m]} (axis {axis}) must be divisible"
+                    f" by {f}, got {size} for input shape {format_shape(shape)}"
+                )
+        return
+    depth = 1
+    for f in factors:
+        depth *= f
+    channels = shape[layout.channel_axis]
+    if channels % depth:
+        hint = ""
+        other_axis = -layout.n_axes if layout.channels_last else -1
+        other = shape[other_axis]
+        if other and other % depth == 0:
+            hint = f"; axis {other_axis} ({other}) is, did you mean layout={_TWIN[layout.name]!r}?"
+        raise PixelShuffleError(
+            f"{where}: channel axis (axis {layout.channel_axis}) must be divisible by"
+            f" {format_product(factors)}, got {channels} for input shape"
+            f" {format_shape(shape)}{hint}"
+        )

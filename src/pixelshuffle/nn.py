@@ -1,0 +1,89 @@
+"""PyTorch modules: drop-in replacements for ``torch.nn.PixelShuffle``/``PixelUnshuffle``.
+
+Importing this module imports torch. Both modules hold no parameters and validate
+their configuration when they are built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ._convention import Convention
+from ._layout import Layout
+from ._ops import _prepare, _where, pixel_shuffle, pixel_unshuffle
+
+__all__ = ["PixelShuffle", "PixelUnshuffle"]
+
+
+class _Shuffle(torch.nn.Module):
+    _op = ""
+    _direction = "shuffle"
+
+    def __init__(
+        self,
+        factor: int | Sequence[int],
+        convention: str | Convention = "torch",
+        layout: str | Layout = "NCHW",
+    ) -> None:
+        super().__init__()
+        where = _where(type(self).__name__, convention, layout)
+        prepared = _prepare(where, self._direction, factor, convention, layout, None)  # type: ignore[arg-type]
+        self.factor = factor if isinstance(factor, int) else prepared.factors
+        self.convention = Convention(convention).spec
+        self.layout = prepared.layout.name
+
+    def extra_repr(self) -> str:
+        return f"{self.factor!r}, convention={self.convention!r}, layout={self.layout!r}"
+
+
+class PixelShuffle(_Shuffle):
+    """Depth to space in any convention; equal to ``torch.nn.PixelShuffle`` by default.
+
+    Args:
+        factor: one int, or one per spatial axis of ``layout``.
+        convention: ``'torch'`` (default), ``'tf'``, ``'caffe'``, an alias or an order
+            string; see :class:`pixelshuffle.Convention`.
+        layout: ``'NCHW'`` (default) or any layout of :data:`pixelshuffle.LAYOUTS`.
+
+    Example:
+        >>> import torch
+        >>> import pixelshuffle as ps
+        >>> layer = ps.nn.PixelShuffle(3, convention="tf")
+        >>> layer
+        PixelShuffle(3, convention='tf', layout='NCHW')
+        >>> layer(torch.zeros(2, 18, 4, 5)).shape
+        torch.Size([2, 2, 12, 15])
+    """
+
+    _direction = "shuffle"
+
+    @property
+    def upscale_factor(self) -> int | tuple[int, ...]:
+        """The factor, under the name ``torch.nn.PixelShuffle`` uses."""
+        return self.factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pixel_shuffle(x, self.factor, convention=self.convention, layout=self.layout)
+
+
+class PixelUnshuffle(_Shuffle):
+    """Space to depth in any convention; equal to ``torch.nn.PixelUnshuffle`` by default.
+
+    Example:
+        >>> import torch
+        >>> import pixelshuffle as ps
+        >>> ps.nn.PixelUnshuffle((2, 3), layout="NHWC")(torch.zeros(1, 4, 9, 5)).shape
+        torch.Size([1, 2, 3, 30])
+    """
+
+    _direction = "unshuffle"
+
+    @property
+    def downscale_factor(self) -> int | tuple[int, ...]:
+        """The factor, under the name ``torch.nn.PixelUnshuffle`` uses."""
+        return self.factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pixel_unshuffle(x, self.factor, convention=self.convention, layout=self.layout)
