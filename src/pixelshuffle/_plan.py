@@ -13,10 +13,9 @@ so it is computed once and cached.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ._layout import Layout
 
@@ -53,17 +52,35 @@ class Plan:
         """False when the transpose is the identity (factor 1, or ``src == dst``)."""
         return self.perm != tuple(range(len(self.perm)))
 
-    def shapes(self, trailing: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def shapes(self, trailing: Sequence[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """The split shape (blocks in input order) and the output shape for the trailing
-        axes ``trailing`` of the input, which must already be known to be divisible."""
-        size = {f"o{m}": f for m, f in enumerate(self.factors)}
+        axes ``trailing`` of the input, which must already be known to be divisible.
+
+        Sizes may be symbolic (``torch.SymInt``): only ``//`` and ``*`` are applied.
+        """
+        # plain loops: torch.compile traces this and cannot trace math.prod of a generator
+        size: dict[str, Any] = {}
+        for m, f in enumerate(self.factors):
+            size[f"o{m}"] = f
         for group, extent in zip(self.in_groups, trailing):
-            known = math.prod(size[s] for s in group if s[0] == "o")
-            unknown = next(s for s in group if s[0] != "o")
-            size[unknown] = extent // known
-        split = tuple(math.prod(size[s] for s in block) for block in self.split_blocks)
-        out = tuple(math.prod(size[s] for s in group) for group in self.out_groups)
-        return split, out
+            known = 1
+            for symbol in group:
+                if symbol[0] == "o":
+                    known *= size[symbol]
+            for symbol in group:
+                if symbol[0] != "o":
+                    size[symbol] = extent // known
+        return (
+            tuple(_product(size, block) for block in self.split_blocks),
+            tuple(_product(size, group) for group in self.out_groups),
+        )
+
+
+def _product(size: dict[str, Any], symbols: _Group) -> Any:
+    total = 1
+    for symbol in symbols:
+        total = total * size[symbol]
+    return total
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,0 +1,47 @@
+"""Importing pixelshuffle imports no framework and warns about nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pixelshuffle as ps
+
+FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras", "onnx", "onnxruntime", "matplotlib")
+
+
+def _run(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_import_imports_no_framework():
+    code = (
+        "import sys, numpy as np, pixelshuffle as ps\n"
+        "ps.pixel_shuffle(np.zeros((1, 18, 2, 2)), 3, convention='tf')\n"
+        "ps.channel_permutation(18, 3, src='tf', dst='caffe')\n"
+        f"print(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules))"
+    )
+    assert _run(code) == "[]"
+
+
+def test_nn_is_lazy():
+    code = (
+        "import sys, pixelshuffle as ps\n"
+        "print('torch' in sys.modules, 'pixelshuffle.nn' in sys.modules)\n"
+        "ps.nn.PixelShuffle\n"
+        "print('torch' in sys.modules)"
+    )
+    assert _run(code).split() == ["False", "False", "True"]
+
+
+def test_public_surface():
+    assert set(ps.__all__) == {
+        "ALIASES", "LAYOUTS", "PRESETS", "Convention", "PixelShuffleError",
+        "PixelShuffleTypeError", "__version__", "channel_permutation", "convert", "nn",
+        "pixel_shuffle", "pixel_unshuffle",
+    }  # fmt: skip
+    for name in ps.__all__:
+        assert getattr(ps, name) is not None

@@ -1,0 +1,210 @@
+"""PyTorch: equality with torch.nn.functional.pixel_shuffle/pixel_unshuffle, memory
+formats, dtypes, autograd and the nn modules."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+import pixelshuffle as ps
+
+from . import oracle
+from .conftest import require
+
+torch = require("torch")
+F = torch.nn.functional
+
+pytestmark = pytest.mark.frameworks
+
+DTYPES = [
+    torch.bool, torch.uint8, torch.int8, torch.int32, torch.int64, torch.float16,
+    torch.bfloat16, torch.float32, torch.float64, torch.complex64,
+]  # fmt: skip
+
+
+def _depth(batch, channels, factor, height=2, width=5, dtype=torch.float32):
+    shape = (*batch, channels * factor * factor, height, width)
+    return torch.arange(math.prod(shape)).reshape(shape).to(dtype)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+@pytest.mark.parametrize("batch", [(), (2,), (2, 3)], ids=["no-batch", "batch", "2-batch-axes"])
+def test_shuffle_equals_torch(factor, batch):
+    x = _depth(batch, 3, factor)
+    torch.testing.assert_close(
+        ps.pixel_shuffle(x, factor), F.pixel_shuffle(x, factor), rtol=0, atol=0
+    )
+    assert not torch.equal(ps.pixel_shuffle(x, factor, convention="tf"), F.pixel_shuffle(x, factor))
+    assert not torch.equal(
+        ps.pixel_shuffle(x, factor, convention="caffe"), F.pixel_shuffle(x, factor)
+    )
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+@pytest.mark.parametrize("batch", [(), (2,), (2, 3)], ids=["no-batch", "batch", "2-batch-axes"])
+def test_unshuffle_equals_torch(factor, batch):
+    x = torch.arange(math.prod((*batch, 2, 2 * factor, 5 * factor))).reshape(
+        *batch, 2, 2 * factor, 5 * factor
+    )
+    assert torch.equal(ps.pixel_unshuffle(x, factor), F.pixel_unshuffle(x, factor))
+    assert not torch.equal(
+        ps.pixel_unshuffle(x, factor, convention="tf"), F.pixel_unshuffle(x, factor)
+    )
+    assert not torch.equal(
+        ps.pixel_unshuffle(x, factor, convention="caffe"), F.pixel_unshuffle(x, factor)
+    )
+
+
+@pytest.mark.parametrize("convention", ["torch", "tf", "caffe", "whc"])
+def test_channels_last_memory_format(convention):
+    x = _depth((2,), 2, 3).contiguous(memory_format=torch.channels_last)
+    result = ps.pixel_shuffle(x, 3, convention=convention)
+    expected = ps.pixel_shuffle(x.contiguous(), 3, convention=convention)
+    assert torch.equal(result, expected)
+    assert result.is_contiguous(memory_format=torch.channels_last)
+    if convention == "torch":
+        assert torch.equal(result, F.pixel_shuffle(x, 3))
+    back = ps.pixel_unshuffle(result, 3, convention=convention)
+    assert torch.equal(back, x)
+    assert back.is_contiguous(memory_format=torch.channels_last)
+    if convention == "torch":
+        assert torch.equal(back, F.pixel_unshuffle(result, 3))
+
+
+def test_channels_last_3d_memory_format():
+    x = torch.arange(2 * 2 * 12 * 2 * 3 * 2).reshape(2, 24, 2, 3, 2).float()
+    x = x.contiguous(memory_format=torch.channels_last_3d)
+    result = ps.pixel_shuffle(x, (2, 3, 2), convention="caffe", layout="NCDHW")
+    assert result.is_contiguous(memory_format=torch.channels_last_3d)
+    expected = oracle.shuffle(x.numpy(), (2, 3, 2), "cwhd", "NCDHW")
+    np.testing.assert_array_equal(result.numpy(), expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_dtypes_equal_torch(dtype):
+    x = _depth((2,), 2, 3, dtype=dtype)
+    y = ps.pixel_shuffle(x, 3)
+    assert y.dtype == dtype
+    assert torch.equal(y, F.pixel_shuffle(x, 3))
+    z = ps.pixel_unshuffle(y, 3)
+    assert z.dtype == dtype
+    assert torch.equal(z, F.pixel_unshuffle(y, 3))
+
+
+@pytest.mark.parametrize("layout", oracle.ALL_LAYOUTS)
+@pytest.mark.parametrize("convention", ["torch", "tf", "caffe"])
+def test_torch_equals_numpy_everywhere(layout, convention):
+    rank = len(layout) - 2
+    factors = {1: (3,), 2: (3, 2), 3: (2, 3, 1)}[rank]
+    coarse = {1: (4,), 2: (2, 3), 3: (2, 1, 3)}[rank]
+    depth = 2 * math.prod(factors)
+    shape = (2, *coarse, depth) if layout.endswith("C") else (2, depth, *coarse)
+    x = np.arange(math.prod(shape)).reshape(shape)
+    result = ps.pixel_shuffle(torch.from_numpy(x), factors, convention=convention, layout=layout)
+    assert isinstance(result, torch.Tensor)
+    expected = ps.pixel_shuffle(x, factors, convention=convention, layout=layout)
+    np.testing.assert_array_equal(result.numpy(), expected)
+    back = ps.pixel_unshuffle(result, factors, convention=convention, layout=layout)
+    np.testing.assert_array_equal(back.numpy(), x)
+
+
+def test_input_is_not_modified_and_output_is_fresh():
+    x = _depth((1,), 2, 3)
+    before = x.clone()
+    for factor in (1, 3):
+        y = ps.pixel_shuffle(x, factor, convention="tf")
+        y.fill_(-1)
+        assert torch.equal(x, before)
+    y = ps.pixel_unshuffle(x.contiguous(memory_format=torch.channels_last), 1)
+    y.fill_(-1)
+    assert torch.equal(x, before)
+
+
+def test_noncontiguous_input():
+    base = torch.arange(2 * 36 * 4 * 10).reshape(2, 36, 4, 10)
+    x = base[:, ::2, :, 1::2]  # (2, 18, 4, 5), strided
+    assert not x.is_contiguous()
+    assert torch.equal(ps.pixel_shuffle(x, 3), F.pixel_shuffle(x.contiguous(), 3))
+    expected = oracle.shuffle(x.numpy(), (3, 3), "hwc", "NCHW")
+    np.testing.assert_array_equal(ps.pixel_shuffle(x, 3, convention="tf").numpy(), expected)
+
+
+@pytest.mark.parametrize("convention", ["torch", "tf", "caffe", "hcw"])
+def test_gradient_is_the_inverse_shuffle(convention):
+    x = _depth((2,), 2, 3, dtype=torch.float64).requires_grad_()
+    weight = torch.randn(2, 2, 6, 15, dtype=torch.float64)
+    (ps.pixel_shuffle(x, 3, convention=convention) * weight).sum().backward()
+    assert torch.equal(x.grad, ps.pixel_unshuffle(weight, 3, convention=convention))
+
+
+@pytest.mark.parametrize(
+    ("convention", "layout", "factor", "shape"),
+    [
+        ("tf", "NCHW", (2, 3), (1, 12, 2, 3)),
+        ("caffe", "NHWC", 3, (2, 1, 18)),
+        ("torch", "NCL", 3, (6, 4)),
+        ("dhwc", "NDHWC", (1, 2, 2), (1, 2, 1, 8)),
+    ],
+)
+def test_gradcheck(convention, layout, factor, shape):
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+
+    def up_then_down(t):
+        up = ps.pixel_shuffle(t, factor, convention=convention, layout=layout)
+        return up, ps.pixel_unshuffle(up * up, factor, convention=convention, layout=layout)
+
+    assert torch.autograd.gradcheck(up_then_down, (x,))
+    assert torch.autograd.gradgradcheck(up_then_down, (x,))
+
+
+def test_modules_equal_torch_modules():
+    x = _depth((2,), 3, 2)
+    assert torch.equal(ps.nn.PixelShuffle(2)(x), torch.nn.PixelShuffle(2)(x))
+    y = torch.nn.PixelShuffle(2)(x)
+    assert torch.equal(ps.nn.PixelUnshuffle(2)(y), torch.nn.PixelUnshuffle(2)(y))
+    assert ps.nn.PixelShuffle(2).upscale_factor == 2
+    assert ps.nn.PixelUnshuffle(3).downscale_factor == 3
+    assert list(ps.nn.PixelShuffle(2).parameters()) == []
+    assert ps.nn.PixelShuffle(2).state_dict() == {}
+
+
+def test_modules_match_functions_and_repr():
+    layer = ps.nn.PixelShuffle((3, 2), convention="realsr", layout="NHWC")
+    assert repr(layer) == "PixelShuffle((3, 2), convention='caffe', layout='NHWC')"
+    x = torch.arange(2 * 3 * 4 * 12.0).reshape(2, 3, 4, 12)
+    expected = ps.pixel_shuffle(x, (3, 2), convention="caffe", layout="NHWC")
+    assert torch.equal(layer(x), expected)
+    clone = pickle.loads(pickle.dumps(layer))
+    assert repr(clone) == repr(layer)
+    assert torch.equal(clone(x), expected)
+    rebuilt = eval(repr(layer), {"PixelShuffle": ps.nn.PixelShuffle})
+    assert torch.equal(rebuilt(x), expected)
+
+
+def test_modules_validate_at_construction():
+    with pytest.raises(ps.PixelShuffleError, match=r"^PixelShuffle\(convention='xyz'"):
+        ps.nn.PixelShuffle(2, convention="xyz")
+    with pytest.raises(ps.PixelShuffleTypeError, match=r"got float 2\.5"):
+        ps.nn.PixelUnshuffle(2.5)
+    with pytest.raises(ps.PixelShuffleError, match="has 3 values but layout 'NHWC' has 2"):
+        ps.nn.PixelUnshuffle((2, 2, 2), layout="NHWC")
+
+
+def test_torch_errors_are_library_errors():
+    with pytest.raises(
+        ps.PixelShuffleError,
+        match=r"channel axis \(axis -3\) must be divisible by 3·3 = 9, got 10 for input shape"
+        r" \(2, 10, 4, 4\)",
+    ):
+        ps.pixel_shuffle(torch.zeros(2, 10, 4, 4), 3)
+
+
+def test_compile_fullgraph_smoke():
+    layer = ps.nn.PixelShuffle(3, convention="tf")
+    compiled = torch.compile(layer, fullgraph=True, dynamic=True)
+    for shape in [(2, 18, 4, 5), (3, 18, 6, 7)]:
+        x = torch.randn(shape)
+        assert torch.equal(compiled(x), layer(x))
