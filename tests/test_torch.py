@@ -27,7 +27,10 @@ DTYPES = [
 
 def _depth(batch, channels, factor, height=2, width=5, dtype=torch.float32):
     shape = (*batch, channels * factor * factor, height, width)
-    return torch.arange(math.prod(shape)).reshape(shape).to(dtype)
+    values = torch.arange(math.prod(shape)).reshape(shape)
+    if dtype == torch.bool:  # an irregular pattern, so that conventions still differ
+        return values % 3 == 0
+    return (values % 251).to(dtype)
 
 
 @pytest.mark.parametrize("factor", [2, 3])
@@ -58,12 +61,14 @@ def test_unshuffle_equals_torch(factor, batch):
     )
 
 
-@pytest.mark.parametrize("convention", ["torch", "tf", "caffe", "whc"])
-def test_channels_last_memory_format(convention):
+@pytest.mark.parametrize(
+    ("convention", "order"), [("torch", "chw"), ("tf", "hwc"), ("caffe", "cwh"), ("whc", "whc")]
+)
+def test_channels_last_memory_format(convention, order):
     x = _depth((2,), 2, 3).contiguous(memory_format=torch.channels_last)
     result = ps.pixel_shuffle(x, 3, convention=convention)
-    expected = ps.pixel_shuffle(x.contiguous(), 3, convention=convention)
-    assert torch.equal(result, expected)
+    expected = oracle.shuffle(x.numpy(), (3, 3), order, "NCHW")
+    np.testing.assert_array_equal(result.numpy(), expected)
     assert result.is_contiguous(memory_format=torch.channels_last)
     if convention == "torch":
         assert torch.equal(result, F.pixel_shuffle(x, 3))
@@ -105,8 +110,11 @@ def test_torch_equals_numpy_everywhere(layout, convention):
     x = np.arange(math.prod(shape)).reshape(shape)
     result = ps.pixel_shuffle(torch.from_numpy(x), factors, convention=convention, layout=layout)
     assert isinstance(result, torch.Tensor)
-    expected = ps.pixel_shuffle(x, factors, convention=convention, layout=layout)
-    np.testing.assert_array_equal(result.numpy(), expected)
+    order = oracle.preset_order(convention, layout)
+    np.testing.assert_array_equal(result.numpy(), oracle.shuffle(x, factors, order, layout))
+    np.testing.assert_array_equal(
+        result.numpy(), ps.pixel_shuffle(x, factors, convention=convention, layout=layout)
+    )
     back = ps.pixel_unshuffle(result, factors, convention=convention, layout=layout)
     np.testing.assert_array_equal(back.numpy(), x)
 
@@ -132,25 +140,34 @@ def test_noncontiguous_input():
     np.testing.assert_array_equal(ps.pixel_shuffle(x, 3, convention="tf").numpy(), expected)
 
 
-@pytest.mark.parametrize("convention", ["torch", "tf", "caffe", "hcw"])
-def test_gradient_is_the_inverse_shuffle(convention):
+@pytest.mark.parametrize(
+    ("convention", "order"), [("torch", "chw"), ("tf", "hwc"), ("caffe", "cwh"), ("hcw", "hcw")]
+)
+def test_gradient_is_the_inverse_shuffle(convention, order):
     x = _depth((2,), 2, 3, dtype=torch.float64).requires_grad_()
     weight = torch.randn(2, 2, 6, 15, dtype=torch.float64)
     (ps.pixel_shuffle(x, 3, convention=convention) * weight).sum().backward()
-    assert torch.equal(x.grad, ps.pixel_unshuffle(weight, 3, convention=convention))
+    np.testing.assert_array_equal(
+        x.grad.numpy(), oracle.unshuffle(weight.numpy(), (3, 3), order, "NCHW")
+    )
 
 
 @pytest.mark.parametrize(
-    ("convention", "layout", "factor", "shape"),
+    ("convention", "order", "layout", "factors", "shape"),
     [
-        ("tf", "NCHW", (2, 3), (1, 12, 2, 3)),
-        ("caffe", "NHWC", 3, (2, 1, 18)),
-        ("torch", "NCL", 3, (6, 4)),
-        ("dhwc", "NDHWC", (1, 2, 2), (1, 2, 1, 8)),
+        ("tf", "hwc", "NCHW", (2, 3), (1, 12, 2, 3)),
+        ("caffe", "cwh", "NHWC", (3, 3), (2, 1, 18)),
+        ("torch", "cl", "NCL", (3,), (6, 4)),
+        ("dhwc", "dhwc", "NDHWC", (1, 2, 2), (1, 2, 1, 8)),
     ],
 )
-def test_gradcheck(convention, layout, factor, shape):
+def test_gradcheck(convention, order, layout, factors, shape):
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    factor = factors[0] if len(set(factors)) == 1 else factors
+    np.testing.assert_array_equal(
+        ps.pixel_shuffle(x, factor, convention=convention, layout=layout).detach().numpy(),
+        oracle.shuffle(x.detach().numpy(), factors, order, layout),
+    )
 
     def up_then_down(t):
         up = ps.pixel_shuffle(t, factor, convention=convention, layout=layout)
@@ -208,3 +225,14 @@ def test_compile_fullgraph_smoke():
     for shape in [(2, 18, 4, 5), (3, 18, 6, 7)]:
         x = torch.randn(shape)
         assert torch.equal(compiled(x), layer(x))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("convention", ["torch", "tf", "caffe"])
+def test_cuda_keeps_device_and_memory_format(convention):
+    x = _depth((2,), 2, 3).cuda().contiguous(memory_format=torch.channels_last)
+    result = ps.pixel_shuffle(x, 3, convention=convention)
+    assert result.device == x.device
+    assert result.is_contiguous(memory_format=torch.channels_last)
+    expected = ps.pixel_shuffle(x.cpu().contiguous(), 3, convention=convention)
+    assert torch.equal(result.cpu(), expected)

@@ -31,8 +31,12 @@ class Backend:
         """Whether ``x``, in a channels-first ``layout``, is stored channels last."""
         return False
 
-    def fresh(self, result: Any, source: Any) -> Any:
-        """``result``, copied if it still shares memory with ``source``."""
+    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
+        """``result``, copied if it may still share memory with ``source``.
+
+        ``moved`` says whether the plan transposed anything (if not, the reshapes may
+        have returned a view of ``source``).
+        """
         np = sys.modules["numpy"]
         return result.copy() if np.may_share_memory(result, source) else result
 
@@ -51,7 +55,7 @@ class _Torch(Backend):
         fmt = torch.channels_last if layout.rank == 2 else torch.channels_last_3d
         return bool(x.is_contiguous(memory_format=fmt))
 
-    def fresh(self, result: Any, source: Any) -> Any:
+    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
         torch = sys.modules["torch"]
         if not torch.compiler.is_compiling() and result._is_view():
             return result.clone()
@@ -72,7 +76,7 @@ class _Immutable(Backend):
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
         return getattr(sys.modules[self._module], self._transpose)(x, tuple(perm))
 
-    def fresh(self, result: Any, source: Any) -> Any:
+    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
         return result
 
 
@@ -81,8 +85,28 @@ class _Duck(Backend):
 
     name = "duck"
 
-    def fresh(self, result: Any, source: Any) -> Any:
-        return result.copy() if result is source else result
+    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
+        # no way to ask another framework about aliasing: copy whenever nothing moved
+        return result if moved else result.copy()
+
+
+class _TensorFlow(_Immutable):
+    """TensorFlow: graphs may leave batch sizes unknown (``None``) until run time."""
+
+    def __init__(self) -> None:
+        super().__init__("tensorflow", "tensorflow")
+
+    def reshape(self, x: Any, shape: Sequence[Any]) -> Any:
+        tf = sys.modules["tensorflow"]
+        unknown = [i for i, size in enumerate(shape) if size is None]
+        if len(unknown) == 1:
+            shape = [-1 if size is None else size for size in shape]
+        elif unknown:
+            # Unknown sizes are batch axes, which lead both the input and the output of
+            # every reshape of a plan: axis i of the result has the size of axis i of x.
+            dynamic = tf.shape(x)
+            shape = tf.stack([dynamic[i] if s is None else s for i, s in enumerate(shape)])
+        return tf.reshape(x, shape)
 
 
 class _ArrayAPI(Backend):
@@ -96,16 +120,16 @@ class _ArrayAPI(Backend):
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
         return x.__array_namespace__().permute_dims(x, tuple(perm))
 
-    def fresh(self, result: Any, source: Any) -> Any:
-        if result is source:
-            return result.__array_namespace__().asarray(result, copy=True)
-        return result
+    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
+        if moved:
+            return result
+        return result.__array_namespace__().asarray(result, copy=True)
 
 
 _NUMPY = Backend()
 _TORCH = _Torch()
 _JAX = _Immutable("jax", "jax.numpy")
-_TENSORFLOW = _Immutable("tensorflow", "tensorflow")
+_TENSORFLOW = _TensorFlow()
 _ARRAY_API = _ArrayAPI()
 _DUCK = _Duck()
 

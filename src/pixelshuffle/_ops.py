@@ -215,8 +215,8 @@ def _run(
         to_last = (0, *range(2, ndim), 1)
         to_first = (0, ndim - 1, *range(1, ndim - 1))
         y = _apply(backend, prepared.twin, backend.transpose(x, to_last))
-        return backend.transpose(backend.fresh(y, x), to_first)
-    return backend.fresh(_apply(backend, prepared.plan, x), x)
+        return backend.transpose(backend.fresh(y, x, prepared.twin.moves_data), to_first)
+    return backend.fresh(_apply(backend, prepared.plan, x), x, prepared.plan.moves_data)
 
 
 def _apply(backend: Backend, plan: Plan, x: Any) -> Any:
