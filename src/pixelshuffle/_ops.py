@@ -168,7 +168,7 @@ def channel_permutation(
         >>> ps.channel_permutation(12, (2, 3), src="tf", dst="caffe")
         array([ 0,  6,  2,  8,  4, 10,  1,  7,  3,  9,  5, 11])
     """
-    where = _where("channel_permutation", src, layout, dst)
+    where = describe_call("channel_permutation", src, layout, dst)
     if isinstance(channels, (bool, np.bool_)) or not isinstance(channels, (int, np.integer)):
         raise PixelShuffleTypeError(
             f"{where}: channels must be a non-negative int, got"
@@ -176,7 +176,7 @@ def channel_permutation(
         )
     if channels < 0:
         raise PixelShuffleError(f"{where}: channels must be a non-negative int, got {channels}")
-    prepared = _prepare(where, "convert", factor, src, layout, dst)
+    prepared = prepare(where, "convert", factor, src, layout, dst)
     trailing = [1] * prepared.layout.n_axes
     trailing[prepared.layout.channel_axis] = int(channels)
     index = np.arange(int(channels), dtype=np.int64).reshape(trailing)
@@ -203,10 +203,14 @@ def _run(
     layout: LayoutLike,
     dst: ConventionLike | None = None,
 ) -> Any:
-    backend = backend_for(x, op)
-    prepared = _prepare(
-        _where(op, convention, layout, dst), direction, factor, convention, layout, dst
-    )
+    call = describe_call(op, convention, layout, dst)
+    prepared = prepare(call, direction, factor, convention, layout, dst)
+    return run_prepared(prepared, direction, x)
+
+
+def run_prepared(prepared: _Prepared, direction: Direction, x: Any) -> Any:
+    """Run a validated, planned op on ``x`` (the path the ``nn`` modules take)."""
+    backend = backend_for(x, prepared.where.partition("(")[0])
     shape = tuple(x.shape)
     _check_shape(prepared, direction, shape)
     if prepared.twin is not None and backend.prefers_channels_last(x, prepared.layout):
@@ -230,7 +234,7 @@ def _apply(backend: Backend, plan: Plan, x: Any) -> Any:
     return backend.reshape(y, batch + out)
 
 
-def _where(op: str, convention: object, layout: object, dst: object = None) -> str:
+def describe_call(op: str, convention: object, layout: object, dst: object = None) -> str:
     def show(value: object) -> str:
         return repr(value.spec if isinstance(value, Convention) else value)
 
@@ -240,7 +244,7 @@ def _where(op: str, convention: object, layout: object, dst: object = None) -> s
     return f"{op}(convention={show(convention)}, layout={layout_text})"
 
 
-def _prepare(
+def prepare(
     where: str,
     direction: Direction,
     factor: Factor,

@@ -12,14 +12,14 @@ import torch
 
 from ._convention import Convention
 from ._layout import Layout
-from ._ops import _prepare, _where, pixel_shuffle, pixel_unshuffle
+from ._ops import describe_call, prepare, run_prepared
+from ._plan import Direction
 
 __all__ = ["PixelShuffle", "PixelUnshuffle"]
 
 
 class _Shuffle(torch.nn.Module):
-    _op = ""
-    _direction = "shuffle"
+    _direction: Direction = "shuffle"
 
     def __init__(
         self,
@@ -28,11 +28,15 @@ class _Shuffle(torch.nn.Module):
         layout: str | Layout = "NCHW",
     ) -> None:
         super().__init__()
-        where = _where(type(self).__name__, convention, layout)
-        prepared = _prepare(where, self._direction, factor, convention, layout, None)  # type: ignore[arg-type]
-        self.factor = factor if isinstance(factor, int) else prepared.factors
+        call = describe_call(type(self).__name__, convention, layout)
+        # validated and planned once, here: forward only runs the plan
+        self._prepared = prepare(call, self._direction, factor, convention, layout, None)
+        self.factor = factor if type(factor) is int else self._prepared.factors
         self.convention = Convention(convention).spec
-        self.layout = prepared.layout.name
+        self.layout = self._prepared.layout.name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_prepared(self._prepared, self._direction, x)
 
     def extra_repr(self) -> str:
         return f"{self.factor!r}, convention={self.convention!r}, layout={self.layout!r}"
@@ -64,9 +68,6 @@ class PixelShuffle(_Shuffle):
         """The factor, under the name ``torch.nn.PixelShuffle`` uses."""
         return self.factor
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return pixel_shuffle(x, self.factor, convention=self.convention, layout=self.layout)
-
 
 class PixelUnshuffle(_Shuffle):
     """Space to depth in any convention; equal to ``torch.nn.PixelUnshuffle`` by default.
@@ -84,6 +85,3 @@ class PixelUnshuffle(_Shuffle):
     def downscale_factor(self) -> int | tuple[int, ...]:
         """The factor, under the name ``torch.nn.PixelUnshuffle`` uses."""
         return self.factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return pixel_unshuffle(x, self.factor, convention=self.convention, layout=self.layout)
