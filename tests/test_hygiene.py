@@ -40,8 +40,30 @@ def test_nn_is_lazy():
 def test_public_surface():
     assert set(ps.__all__) == {
         "ALIASES", "LAYOUTS", "PRESETS", "Convention", "PixelShuffleError",
-        "PixelShuffleTypeError", "__version__", "channel_permutation", "convert", "nn",
+        "PixelShuffleTypeError", "__version__", "channel_permutation", "convert",
         "pixel_shuffle", "pixel_unshuffle",
     }  # fmt: skip
     for name in ps.__all__:
         assert getattr(ps, name) is not None
+
+
+def test_star_import_imports_no_framework():
+    code = (
+        "import sys\n"
+        "from pixelshuffle import *\n"
+        f"print(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules))"
+    )
+    assert _run(code) == "[]"
+
+
+def test_nn_without_torch_names_the_extra():
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # as if torch were not installed\n"
+        "import pixelshuffle as ps\n"
+        "try:\n"
+        "    ps.nn\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    assert _run(code) == "pixelshuffle.nn needs PyTorch: pip install 'pixelshuffle[torch]'"

@@ -1,7 +1,8 @@
 """Sub-pixel rearrangement (PixelShuffle, depth_to_space) in every framework's convention.
 
 The public surface is exactly what this module exports; everything in ``_``-modules is
-private. ``pixelshuffle.nn`` (PyTorch modules) is imported on first use.
+private. ``pixelshuffle.nn`` (PyTorch modules) is imported on first use and is left out
+of ``__all__``, so that ``from pixelshuffle import *`` never imports torch.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ __all__ = [
     "__version__",
     "channel_permutation",
     "convert",
-    "nn",
     "pixel_shuffle",
     "pixel_unshuffle",
 ]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
+try:
+    import torch
+except ImportError as error:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError("pixelshuffle.nn needs PyTorch: pip install 'pixelshuffle[torch]'") from error
 
 from ._convention import Convention
 from ._layout import Layout
