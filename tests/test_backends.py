@@ -76,3 +76,11 @@ def test_numpy_subclass_keeps_its_type():
     result = ps.pixel_shuffle(x, 3, convention="tf")
     assert isinstance(result, np.ma.MaskedArray)
     np.testing.assert_array_equal(result.data, oracle.shuffle(x.data, (3, 3), "hwc", "NCHW"))
+
+
+def test_generic_arrays_never_alias_on_degenerate_shapes():
+    x = np.arange(4.0).reshape(1, 1, 4, 1)  # the unshuffle below is a pure transposed view
+    for wrapped in (DuckArray(x), ArrayAPIArray(x)):
+        result = ps.pixel_unshuffle(wrapped, (2, 1))
+        np.testing.assert_array_equal(result.data[0, :, :, 0], [[0, 2], [1, 3]])
+        assert not np.shares_memory(result.data, x)

@@ -267,25 +267,49 @@ def test_tf_function_two_unknown_batch_axes():
     assert _equal(back, x_np)
 
 
-@pytest.mark.parametrize("autograph", [False, True])
-def test_tf_function_unknown_spatial_size_is_an_error(autograph):
-    spec = tf.TensorSpec((2, None, 3, 8), tf.float32)
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_tf_function_unknown_spatial_sizes(layout):
+    """A fully convolutional model knows only its channels until it runs."""
+    x_np = _depth_nhwc(3, (2, 3), 2)
+    if layout == "NCHW":
+        x_np = x_np.transpose(NHWC_TO_NCHW)
+    shape = (None, None, None, 18) if layout == "NHWC" else (None, 18, None, None)
 
-    @tf.function(input_signature=[spec], autograph=autograph)
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
+    def up_and_down(x):
+        up = ps.pixel_shuffle(x, 3, convention="tf", layout=layout)
+        return up, ps.pixel_unshuffle(up, 3, convention="tf", layout=layout)
+
+    up, back = up_and_down(tf.constant(x_np))
+    assert _equal(up, ps.pixel_shuffle(x_np, 3, convention="tf", layout=layout))
+    assert _equal(back, x_np)
+    if layout == "NHWC":
+        assert _equal(up, tf.nn.depth_to_space(x_np, 3))
+
+
+def test_keras_layer_with_unknown_spatial_sizes():
+    keras = require("keras")
+
+    class Shuffle(keras.layers.Layer):
+        def call(self, x):
+            return ps.pixel_shuffle(x, 3, convention="tf", layout="NHWC")
+
+    inputs = keras.Input((None, None, 18))
+    model = keras.Model(inputs, Shuffle()(inputs))
+    x_np = _depth_nhwc(3, (2, 3), 2)
+    assert _equal(model(x_np), tf.nn.depth_to_space(x_np, 3))
+
+
+def test_unknown_rank_is_a_library_error():
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)], autograph=False)
     def shuffle(x):
-        return ps.pixel_shuffle(x, 2, convention="tf", layout="NHWC")
+        return ps.pixel_shuffle(x, 3, convention="tf", layout="NHWC")
 
-    message = (
-        "pixel_shuffle(convention='tf', layout='NHWC'): the channel and spatial sizes must be"
-        " known, got shape (2, None, 3, 8); only batch axes may be unknown"
-    )
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - the type depends on autograph
+    with pytest.raises(
+        ps.PixelShuffleError,
+        match=r"^pixel_shuffle\(convention='tf', layout='NHWC'\): the input's rank must be known",
+    ):
         shuffle.get_concrete_function()
-    assert message in str(caught.value)
-    if not autograph:
-        assert caught.type is ps.PixelShuffleError
-    # With autograph on (tf.function's default), autograph converts the library's code
-    # and re-raises the error as a tf StagingError, which is not a ValueError.
 
 
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])

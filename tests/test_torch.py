@@ -236,3 +236,24 @@ def test_cuda_keeps_device_and_memory_format(convention):
     assert result.is_contiguous(memory_format=torch.channels_last)
     expected = ps.pixel_shuffle(x.cpu().contiguous(), 3, convention=convention)
     assert torch.equal(result.cpu(), expected)
+
+
+def test_result_never_aliases_input_in_inference_mode_and_compile():
+    def check(fn, x):
+        y = fn(x)
+        assert y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+
+    cases = [
+        (lambda t: ps.pixel_shuffle(t, 1), torch.arange(240.0).reshape(2, 8, 3, 5)),
+        (lambda t: ps.pixel_shuffle(t, 2), torch.arange(4.0).reshape(1, 4, 1, 1)),
+        (lambda t: ps.pixel_unshuffle(t, (2, 1)), torch.arange(4.0).reshape(1, 1, 4, 1)),
+        (
+            lambda t: ps.convert(t, 2, src="torch", dst="torch"),
+            torch.arange(8.0).reshape(2, 4, 1, 1).contiguous(memory_format=torch.channels_last),
+        ),
+    ]
+    for fn, x in cases:
+        check(fn, x)
+        with torch.inference_mode():
+            check(fn, x.clone())
+        check(torch.compile(fn, fullgraph=True), x)

@@ -1,4 +1,4 @@
-"""Array-type dispatch: how to reshape, transpose and copy each framework's arrays.
+"""Array-type dispatch: how each framework runs a plan's reshape → transpose → reshape.
 
 A backend is found from the input's type (its class's module), never by importing a
 framework: whoever passes a ``torch.Tensor`` has already imported torch.
@@ -10,35 +10,42 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import PixelShuffleTypeError
+from ._errors import PixelShuffleError, PixelShuffleTypeError
 from ._layout import Layout
 
 __all__ = ["Backend", "backend_for"]
 
+Shape = Sequence[Any]  # ints, torch.SymInt or scalar tf.Tensor sizes
+
 
 class Backend:
-    """Reshape, transpose and copy for one kind of array (NumPy semantics)."""
+    """NumPy, and the interface every backend implements."""
 
     name = "numpy"
 
-    def reshape(self, x: Any, shape: Sequence[int]) -> Any:
-        return x.reshape(shape)
+    def shape(self, x: Any) -> tuple[Any, ...]:
+        return tuple(x.shape)
+
+    def is_known(self, size: Any) -> bool:
+        """Whether a size from :meth:`shape` can be checked before the op runs."""
+        return True
 
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
         return x.transpose(perm)
 
+    def rearrange(self, x: Any, split: Shape, perm: Sequence[int] | None, out: Shape) -> Any:
+        """``x`` reshaped to ``split``, transposed by ``perm`` (``None``: not at all) and
+        reshaped to ``out``, as a new array that never shares memory with ``x``."""
+        y = x.reshape(split)
+        if perm is not None:
+            y = y.transpose(perm)
+        y = y.reshape(out)
+        np = sys.modules["numpy"]
+        return y.copy() if np.may_share_memory(y, x) else y
+
     def prefers_channels_last(self, x: Any, layout: Layout) -> bool:
         """Whether ``x``, in a channels-first ``layout``, is stored channels last."""
         return False
-
-    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
-        """``result``, copied if it may still share memory with ``source``.
-
-        ``moved`` says whether the plan transposed anything (if not, the reshapes may
-        have returned a view of ``source``).
-        """
-        np = sys.modules["numpy"]
-        return result.copy() if np.may_share_memory(result, source) else result
 
 
 class _Torch(Backend):
@@ -46,6 +53,15 @@ class _Torch(Backend):
 
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
         return x.permute(*perm)
+
+    def rearrange(self, x: Any, split: Shape, perm: Sequence[int] | None, out: Shape) -> Any:
+        y = x.reshape(split)
+        if perm is not None:
+            y = y.permute(*perm)
+        # Exactly one copy, always a fresh tensor: reshape() would return a view of x
+        # when nothing moves, also under inference_mode, torch.compile and export.
+        torch = sys.modules["torch"]
+        return y.clone(memory_format=torch.contiguous_format).view(out)
 
     def prefers_channels_last(self, x: Any, layout: Layout) -> bool:
         # torch has memory formats for one batch axis and 2-D or 3-D images only
@@ -55,83 +71,81 @@ class _Torch(Backend):
         fmt = torch.channels_last if layout.rank == 2 else torch.channels_last_3d
         return bool(x.is_contiguous(memory_format=fmt))
 
-    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
-        torch = sys.modules["torch"]
-        if not torch.compiler.is_compiling() and result._is_view():
-            return result.clone()
-        return result
-
 
 class _Immutable(Backend):
     """Frameworks whose arrays cannot be written to: a view is as good as a copy."""
 
-    def __init__(self, name: str, module: str, transpose: str = "transpose") -> None:
+    def __init__(self, name: str, module: str) -> None:
         self.name = name
         self._module = module
-        self._transpose = transpose
-
-    def reshape(self, x: Any, shape: Sequence[int]) -> Any:
-        return sys.modules[self._module].reshape(x, tuple(shape))
 
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
-        return getattr(sys.modules[self._module], self._transpose)(x, tuple(perm))
+        return sys.modules[self._module].transpose(x, tuple(perm))
 
-    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
-        return result
+    def reshape(self, x: Any, shape: Shape) -> Any:
+        return sys.modules[self._module].reshape(x, tuple(shape))
 
-
-class _Duck(Backend):
-    """An array of another framework with NumPy-style ``reshape`` and ``transpose`` methods."""
-
-    name = "duck"
-
-    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
-        # no way to ask another framework about aliasing: copy whenever nothing moved
-        return result if moved else result.copy()
+    def rearrange(self, x: Any, split: Shape, perm: Sequence[int] | None, out: Shape) -> Any:
+        y = self.reshape(x, split)
+        if perm is not None:
+            y = self.transpose(y, perm)
+        return self.reshape(y, out)
 
 
 class _TensorFlow(_Immutable):
-    """TensorFlow: graphs may leave batch sizes unknown (``None``) until run time."""
+    """TensorFlow: graphs may leave sizes unknown (``None``) until run time."""
 
     def __init__(self) -> None:
         super().__init__("tensorflow", "tensorflow")
 
-    def reshape(self, x: Any, shape: Sequence[Any]) -> Any:
+    def shape(self, x: Any) -> tuple[Any, ...]:
+        static = x.shape
+        if static.rank is None:
+            raise PixelShuffleError(
+                f"the input's rank must be known, got a tensor of unknown shape {static}"
+            )
+        sizes = tuple(static)
+        if all(size is not None for size in sizes):
+            return sizes
+        dynamic = sys.modules["tensorflow"].shape(x)
+        return tuple(dynamic[i] if size is None else size for i, size in enumerate(sizes))
+
+    def is_known(self, size: Any) -> bool:
+        return isinstance(size, int)  # not a scalar tensor that a graph knows at run time
+
+    def reshape(self, x: Any, shape: Shape) -> Any:
         tf = sys.modules["tensorflow"]
-        unknown = [i for i, size in enumerate(shape) if size is None]
-        if len(unknown) == 1:
-            shape = [-1 if size is None else size for size in shape]
-        elif unknown:
-            # Unknown sizes are batch axes, which lead both the input and the output of
-            # every reshape of a plan: axis i of the result has the size of axis i of x.
-            dynamic = tf.shape(x)
-            shape = tf.stack([dynamic[i] if s is None else s for i, s in enumerate(shape)])
-        return tf.reshape(x, shape)
+        if all(isinstance(size, int) for size in shape):
+            return tf.reshape(x, tuple(shape))
+        return tf.reshape(x, tf.stack([tf.cast(size, tf.int32) for size in shape]))
 
 
-class _ArrayAPI(Backend):
-    """Any array that implements the Python array API standard (``__array_namespace__``)."""
+class _Generic(Backend):
+    """Arrays of other frameworks: the array API standard (``__array_namespace__``) or
+    NumPy-style ``reshape``/``transpose`` methods. Nothing can be asked about aliasing,
+    so the result is always copied."""
 
-    name = "array-api"
-
-    def reshape(self, x: Any, shape: Sequence[int]) -> Any:
-        return x.__array_namespace__().reshape(x, tuple(shape))
+    name = "generic"
 
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
-        return x.__array_namespace__().permute_dims(x, tuple(perm))
+        if hasattr(x, "__array_namespace__"):
+            return x.__array_namespace__().permute_dims(x, tuple(perm))
+        return x.transpose(perm)
 
-    def fresh(self, result: Any, source: Any, moved: bool) -> Any:
-        if moved:
-            return result
-        return result.__array_namespace__().asarray(result, copy=True)
+    def rearrange(self, x: Any, split: Shape, perm: Sequence[int] | None, out: Shape) -> Any:
+        api = x.__array_namespace__() if hasattr(x, "__array_namespace__") else None
+        y = api.reshape(x, tuple(split)) if api else x.reshape(split)
+        if perm is not None:
+            y = self.transpose(y, perm)
+        y = api.reshape(y, tuple(out)) if api else y.reshape(out)
+        return api.asarray(y, copy=True) if api else y.copy()
 
 
 _NUMPY = Backend()
 _TORCH = _Torch()
 _JAX = _Immutable("jax", "jax.numpy")
 _TENSORFLOW = _TensorFlow()
-_ARRAY_API = _ArrayAPI()
-_DUCK = _Duck()
+_GENERIC = _Generic()
 
 _BY_PACKAGE = {
     "numpy": _NUMPY,
@@ -148,10 +162,10 @@ def backend_for(x: object, op: str) -> Backend:
         backend = _BY_PACKAGE.get(cls.__module__.partition(".")[0])
         if backend is not None:
             return backend
-    if hasattr(x, "__array_namespace__"):
-        return _ARRAY_API
-    if all(hasattr(x, attr) for attr in ("shape", "reshape", "transpose")):
-        return _DUCK
+    if hasattr(x, "__array_namespace__") or all(
+        hasattr(x, attr) for attr in ("shape", "reshape", "transpose")
+    ):
+        return _GENERIC
     raise PixelShuffleTypeError(
         f"{op}: expected an array (numpy.ndarray, torch.Tensor, jax.Array, tf.Tensor or an"
         f" array with shape, reshape and transpose), got {type(x).__module__}."

@@ -211,27 +211,30 @@ def _run(
 def run_prepared(prepared: _Prepared, direction: Direction, x: Any) -> Any:
     """Run a validated, planned op on ``x`` (the path the ``nn`` modules take)."""
     backend = backend_for(x, prepared.where.partition("(")[0])
-    shape = tuple(x.shape)
-    _check_shape(prepared, direction, shape)
+    try:
+        shape = backend.shape(x)
+    except PixelShuffleError as error:
+        raise PixelShuffleError(f"{prepared.where}: {error}") from None
+    _check_shape(backend, prepared, direction, shape)
     if prepared.twin is not None and backend.prefers_channels_last(x, prepared.layout):
         # Keep a channels-last tensor channels-last: run the op on its NHWC view.
         ndim = len(shape)
         to_last = (0, *range(2, ndim), 1)
         to_first = (0, ndim - 1, *range(1, ndim - 1))
         y = _apply(backend, prepared.twin, backend.transpose(x, to_last))
-        return backend.transpose(backend.fresh(y, x, prepared.twin.moves_data), to_first)
-    return backend.fresh(_apply(backend, prepared.plan, x), x, prepared.plan.moves_data)
+        return backend.transpose(y, to_first)
+    return _apply(backend, prepared.plan, x)
 
 
 def _apply(backend: Backend, plan: Plan, x: Any) -> Any:
-    shape = tuple(x.shape)
+    shape = backend.shape(x)
     n_batch = len(shape) - plan.n_axes
     batch = shape[:n_batch]
     split, out = plan.shapes(shape[n_batch:])
-    y = backend.reshape(x, batch + split)
+    perm = None
     if plan.moves_data:
-        y = backend.transpose(y, (*range(n_batch), *(n_batch + p for p in plan.perm)))
-    return backend.reshape(y, batch + out)
+        perm = (*range(n_batch), *(n_batch + p for p in plan.perm))
+    return backend.rearrange(x, batch + split, perm, batch + out)
 
 
 def describe_call(op: str, convention: object, layout: object, dst: object = None) -> str:
@@ -287,8 +290,11 @@ def _prepare_uncached(
 _prepare_cached = functools.lru_cache(maxsize=1024)(_prepare_uncached)
 
 
-def _check_shape(prepared: _Prepared, direction: Direction, shape: tuple[Any, ...]) -> None:
+def _check_shape(
+    backend: Backend, prepared: _Prepared, direction: Direction, shape: tuple[Any, ...]
+) -> None:
     layout, factors, where = prepared.layout, prepared.factors, prepared.where
+    _known = backend.is_known
     if len(shape) < layout.n_axes:
         axes = ", ".join(layout.name[1:])
         hint = ""
@@ -303,18 +309,11 @@ def _check_shape(prepared: _Prepared, direction: Direction, shape: tuple[Any, ..
             f"{where}: input must have at least {layout.n_axes} dimensions ({axes}) for"
             f" layout {layout.name!r}, got {len(shape)} with shape {format_shape(shape)}{hint}"
         )
-    n_batch = len(shape) - layout.n_axes
-    for size in shape[n_batch:]:
-        if size is None:  # only TensorFlow has unknown sizes
-            raise PixelShuffleError(
-                f"{where}: the channel and spatial sizes must be known, got shape"
-                f" {format_shape(shape)}; only batch axes may be unknown"
-            )
     if direction == "unshuffle":
         for m, f in enumerate(factors):
             axis = layout.spatial_axis(m)
             size = shape[axis]
-            if size % f:
+            if _known(size) and size % f:
                 raise PixelShuffleError(
                     f"{where}: spatial axis {layout.spatial[m]} (axis {axis}) must be divisible"
                     f" by {f}, got {size} for input shape {format_shape(shape)}"
@@ -324,11 +323,11 @@ def _check_shape(prepared: _Prepared, direction: Direction, shape: tuple[Any, ..
     for f in factors:
         depth *= f
     channels = shape[layout.channel_axis]
-    if channels % depth:
+    if _known(channels) and channels % depth:
         hint = ""
         other_axis = -layout.n_axes if layout.channels_last else -1
         other = shape[other_axis]
-        if other and other % depth == 0:
+        if _known(other) and other and other % depth == 0:
             hint = f"; axis {other_axis} ({other}) is, did you mean layout={_TWIN[layout.name]!r}?"
         raise PixelShuffleError(
             f"{where}: channel axis (axis {layout.channel_axis}) must be divisible by"
