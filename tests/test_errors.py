@@ -252,8 +252,8 @@ def test_convert_and_permutation_errors():
         ps.convert(np.zeros((1, 8, 1, 1)), 2, src="torch", dst="cdhw")
     with _raises(
         PixelShuffleError,
-        "channel_permutation(src='tf', dst='caffe', layout='NCHW'): channel axis (axis -3)"
-        " must be divisible by 3·3 = 9, got 10 for input shape (10, 1, 1)",
+        "channel_permutation(src='tf', dst='caffe', layout='NCHW'): channels must be"
+        " divisible by 3·3 = 9, got 10",
     ):
         ps.channel_permutation(10, 3, src="tf", dst="caffe")
     with _raises(
@@ -276,3 +276,40 @@ def test_errors_leave_input_untouched():
     with pytest.raises(PixelShuffleError):
         ps.pixel_shuffle(x, 3)
     np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"convention": ["torch"]},
+            "convention must be a preset name such as 'torch' or an"
+            " order string such as 'chw', got list ['torch']",
+        ),
+        ({"layout": ["NCHW"]}, "layout must be a string such as 'NCHW', got list ['NCHW']"),
+    ],
+)
+def test_unhashable_arguments_are_library_errors(kwargs, message):
+    with pytest.raises(PixelShuffleTypeError, match=re.escape(message)):
+        ps.pixel_shuffle(np.zeros((1, 4, 2, 2)), 2, **kwargs)
+
+
+def test_missing_dst_is_a_type_error():
+    message = (
+        "convert(src='tf', dst=None, layout='NCHW'): convention must be a preset name such as"
+        " 'torch' or an order string such as 'chw', got NoneType None"
+    )
+    with _raises(PixelShuffleTypeError, message):
+        ps.convert(np.zeros((1, 8, 2, 2)), 2, src="tf", dst=None)
+    with pytest.raises(PixelShuffleTypeError, match="got NoneType None"):
+        ps.channel_permutation(8, 2, src="tf", dst=None)
+    with pytest.raises(PixelShuffleTypeError, match="got list"):
+        ps.convert(np.zeros((1, 8, 2, 2)), 2, src="tf", dst=["torch"])
+
+
+def test_layout_whitespace_and_array_factors_are_accepted():
+    x = np.arange(24).reshape(1, 2, 3, 4)
+    np.testing.assert_array_equal(
+        ps.pixel_unshuffle(x, np.array([2, 1]), layout=" nhwc "),
+        ps.pixel_unshuffle(x, (2, 1), layout="NHWC"),
+    )

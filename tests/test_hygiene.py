@@ -39,7 +39,7 @@ def test_nn_is_lazy():
 
 def test_public_surface():
     assert set(ps.__all__) == {
-        "ALIASES", "LAYOUTS", "PRESETS", "Convention", "PixelShuffleError",
+        "ALIASES", "LAYOUTS", "Layout", "PRESETS", "Convention", "PixelShuffleError",
         "PixelShuffleTypeError", "__version__", "channel_permutation", "convert",
         "pixel_shuffle", "pixel_unshuffle",
     }  # fmt: skip

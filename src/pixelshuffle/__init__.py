@@ -15,6 +15,7 @@ from ._convention import Convention as Convention
 from ._errors import PixelShuffleError as PixelShuffleError
 from ._errors import PixelShuffleTypeError as PixelShuffleTypeError
 from ._layout import LAYOUTS as LAYOUTS
+from ._layout import Layout as Layout
 from ._ops import channel_permutation as channel_permutation
 from ._ops import convert as convert
 from ._ops import pixel_shuffle as pixel_shuffle
@@ -30,6 +31,7 @@ __all__ = [
     "LAYOUTS",
     "PRESETS",
     "Convention",
+    "Layout",
     "PixelShuffleError",
     "PixelShuffleTypeError",
     "__version__",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal
 
 from ._errors import PixelShuffleError, PixelShuffleTypeError
@@ -12,26 +14,30 @@ from ._layout import Layout, parse_layout
 __all__ = ["ALIASES", "PRESETS", "Convention", "parse_convention"]
 
 #: The preset conventions, each described by the framework behaviour it reproduces.
-PRESETS: dict[str, str] = {
-    "torch": "channel digit first, then the spatial offsets in layout order (ONNX CRD)",
-    "tf": "spatial offsets in layout order, then the channel digit (ONNX DCR)",
-    "caffe": "channel digit first, then the spatial offsets in reverse order (RealSR)",
-}
+PRESETS: Mapping[str, str] = MappingProxyType(
+    {
+        "torch": "channel digit first, then the spatial offsets in layout order (ONNX CRD)",
+        "tf": "spatial offsets in layout order, then the channel digit (ONNX DCR)",
+        "caffe": "channel digit first, then the spatial offsets in reverse order (RealSR)",
+    }
+)
 
 #: Other names accepted for the presets (case-insensitive).
-ALIASES: dict[str, str] = {
-    "pytorch": "torch",
-    "crd": "torch",
-    "onnx_crd": "torch",
-    "paddle": "torch",
-    "depth_first": "torch",
-    "tensorflow": "tf",
-    "tflite": "tf",
-    "dcr": "tf",
-    "onnx_dcr": "tf",
-    "blocks_first": "tf",
-    "realsr": "caffe",
-}
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "pytorch": "torch",
+        "crd": "torch",
+        "onnx_crd": "torch",
+        "paddle": "torch",
+        "depth_first": "torch",
+        "tensorflow": "tf",
+        "tflite": "tf",
+        "dcr": "tf",
+        "onnx_dcr": "tf",
+        "blocks_first": "tf",
+        "realsr": "caffe",
+    }
+)
 
 _SPATIAL = "dhwl"
 

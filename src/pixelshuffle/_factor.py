@@ -13,6 +13,8 @@ __all__ = ["normalize_factor"]
 
 def normalize_factor(factor: int | Sequence[int], layout: Layout) -> tuple[int, ...]:
     """Return one factor per spatial axis of ``layout`` from an int or a sequence of ints."""
+    if type(factor).__name__ == "ndarray" and getattr(factor, "ndim", 0) == 1:
+        factor = factor.tolist()  # type: ignore[union-attr]
     if isinstance(factor, (list, tuple)):
         if len(factor) != layout.rank:
             axes = ", ".join(layout.spatial)

@@ -69,7 +69,7 @@ def parse_layout(layout: str | Layout) -> Layout:
 
 @functools.lru_cache(maxsize=64)
 def _parse_layout_string(layout: str) -> Layout:
-    name = layout.upper()
+    name = layout.strip().upper()
     if name in LAYOUTS:
         return Layout(name)
     hint = ""

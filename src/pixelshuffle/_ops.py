@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -177,6 +178,12 @@ def channel_permutation(
     if channels < 0:
         raise PixelShuffleError(f"{where}: channels must be a non-negative int, got {channels}")
     prepared = prepare(where, "convert", factor, src, layout, dst)
+    depth = math.prod(prepared.factors)
+    if channels % depth:
+        raise PixelShuffleError(
+            f"{where}: channels must be divisible by {format_product(prepared.factors)},"
+            f" got {channels}"
+        )
     trailing = [1] * prepared.layout.n_axes
     trailing[prepared.layout.channel_axis] = int(channels)
     index = np.arange(int(channels), dtype=np.int64).reshape(trailing)
@@ -256,7 +263,10 @@ def prepare(
     dst: ConventionLike | None,
 ) -> _Prepared:
     # lru_cache compares keys with ==, so 2.0 and True would hit the entry of 2 and skip
-    # validation: cache plain ints only.
+    # validation: cache plain ints only, and only hashable names.
+    names = (convention, layout, dst)
+    if not all(isinstance(name, (str, Convention, Layout)) or name is None for name in names):
+        return _prepare_uncached(where, direction, factor, convention, layout, dst)
     if type(factor) is int:
         return _prepare_cached(where, direction, factor, convention, layout, dst)
     if isinstance(factor, (tuple, list)) and all(type(f) is int for f in factor):
@@ -276,7 +286,9 @@ def _prepare_uncached(
         parsed_layout = parse_layout(layout)
         factors = normalize_factor(factor, parsed_layout)
         order = parse_convention(convention).order_for(parsed_layout)
-        dst_order = None if dst is None else parse_convention(dst).order_for(parsed_layout)
+        dst_order = None
+        if direction == "convert":  # a missing dst is a type error, not "no conversion"
+            dst_order = parse_convention(dst).order_for(parsed_layout)  # type: ignore[arg-type]
     except PixelShuffleError as error:
         raise type(error)(f"{where}: {error}") from None
     plan = build_plan(direction, parsed_layout, factors, order, dst_order)
