@@ -88,3 +88,30 @@ def test_python_dash_m():
         [sys.executable, "-m", "pixelshuffle", "--version"], capture_output=True, text=True
     )
     assert version.stdout.startswith("pixelshuffle ")
+
+
+def test_show_png_never_overwrites_unless_forced(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "existing.png"
+    target.write_bytes(b"keep me")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["show", "--png", str(target)])
+    assert exit_info.value.code == 2
+    assert f"{target} exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert target.read_bytes() == b"keep me"
+    assert main(["show", "--png", str(target), "--force"]) == 0
+    assert target.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.png"]
+
+
+def test_show_png_into_a_missing_folder(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    status, _, err = _show(capsys, "--png", str(tmp_path / "missing" / "x.png"))
+    assert status == 2
+    assert "pixelshuffle show: error:" in err
+
+
+def test_show_refuses_huge_demonstrations(capsys):
+    with pytest.raises(SystemExit):
+        main(["show", "--factor", "100000", "--channels", "1"])
+    assert "the demonstration shows at most 10000 values" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +13,8 @@ from ._errors import PixelShuffleError
 from ._layout import LAYOUTS
 
 __all__ = ["main"]
+
+_MOST = 10_000  # values shown by `show`: beyond that a grid is unreadable anyway
 
 
 def _factor(text: str) -> int | tuple[int, ...]:
@@ -57,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         "--layout", default="NCHW", help=f"one of {', '.join(LAYOUTS)} (default NCHW)"
     )
     show.add_argument("--png", metavar="FILE", help="also write the comparison as a PNG figure")
+    show.add_argument("--force", action="store_true", help="overwrite an existing --png file")
     return parser
 
 
@@ -71,6 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.channels < 1:
         parser.error(f"--channels must be at least 1, got {args.channels}")
+    rank = max(1, len(args.layout.strip()) - 2)  # a bad layout is reported by compare()
+    factors = args.factor if isinstance(args.factor, tuple) else (args.factor,) * rank
+    if args.channels * math.prod(factors) > _MOST:
+        parser.error(
+            f"the demonstration shows at most {_MOST} values; use smaller --factor or --channels"
+        )
+    if args.png and os.path.exists(args.png) and not args.force:
+        parser.error(f"{args.png} exists; pass --force to overwrite it")
     try:
         result = compare(
             factor=args.factor,
@@ -82,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.png:
             render_png(result, args.png)
             print(f"\nwrote {args.png}")
-    except (PixelShuffleError, ImportError) as error:
+    except (PixelShuffleError, ImportError, OSError) as error:
         print(f"pixelshuffle show: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -183,5 +185,15 @@ def render_png(result: Comparison, path: str) -> None:
         fontsize=11,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    # write next to the target and rename, so a crash never leaves half a file behind
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, partial = tempfile.mkstemp(suffix=".png", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            fig.savefig(stream, format="png", dpi=120)
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
+    finally:
+        plt.close(fig)
