@@ -228,13 +228,13 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any) -> Any:
         ndim = len(shape)
         to_last = (0, *range(2, ndim), 1)
         to_first = (0, ndim - 1, *range(1, ndim - 1))
-        y = _apply(backend, prepared.twin, backend.transpose(x, to_last))
+        last_shape = tuple(shape[axis] for axis in to_last)
+        y = _apply(backend, prepared.twin, backend.transpose(x, to_last), last_shape)
         return backend.transpose(y, to_first)
-    return _apply(backend, prepared.plan, x)
+    return _apply(backend, prepared.plan, x, shape)
 
 
-def _apply(backend: Backend, plan: Plan, x: Any) -> Any:
-    shape = backend.shape(x)
+def _apply(backend: Backend, plan: Plan, x: Any, shape: tuple[Any, ...]) -> Any:
     n_batch = len(shape) - plan.n_axes
     batch = shape[:n_batch]
     split, out = plan.shapes(shape[n_batch:])
