@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 from hypothesis import HealthCheck, settings
 
-FRAMEWORKS = ("torch", "tensorflow", "jax", "dm_pix", "onnx", "onnxruntime")
+FRAMEWORKS = ("torch", "tensorflow", "jax", "dm_pix", "onnx", "onnxruntime", "onnxscript")
 
 settings.register_profile(
     "ci",

@@ -7,7 +7,17 @@ import sys
 
 import pixelshuffle as ps
 
-FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras", "onnx", "onnxruntime", "matplotlib")
+FRAMEWORKS = (
+    "torch",
+    "jax",
+    "jaxlib",
+    "tensorflow",
+    "keras",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "matplotlib",
+)
 
 
 def _run(code: str) -> str:

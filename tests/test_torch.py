@@ -152,31 +152,6 @@ def test_gradient_is_the_inverse_shuffle(convention, order):
     )
 
 
-@pytest.mark.parametrize(
-    ("convention", "order", "layout", "factors", "shape"),
-    [
-        ("tf", "hwc", "NCHW", (2, 3), (1, 12, 2, 3)),
-        ("caffe", "cwh", "NHWC", (3, 3), (2, 1, 18)),
-        ("torch", "cl", "NCL", (3,), (6, 4)),
-        ("dhwc", "dhwc", "NDHWC", (1, 2, 2), (1, 2, 1, 8)),
-    ],
-)
-def test_gradcheck(convention, order, layout, factors, shape):
-    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
-    factor = factors[0] if len(set(factors)) == 1 else factors
-    np.testing.assert_array_equal(
-        ps.pixel_shuffle(x, factor, convention=convention, layout=layout).detach().numpy(),
-        oracle.shuffle(x.detach().numpy(), factors, order, layout),
-    )
-
-    def up_then_down(t):
-        up = ps.pixel_shuffle(t, factor, convention=convention, layout=layout)
-        return up, ps.pixel_unshuffle(up * up, factor, convention=convention, layout=layout)
-
-    assert torch.autograd.gradcheck(up_then_down, (x,))
-    assert torch.autograd.gradgradcheck(up_then_down, (x,))
-
-
 def test_modules_equal_torch_modules():
     x = _depth((2,), 3, 2)
     assert torch.equal(ps.nn.PixelShuffle(2)(x), torch.nn.PixelShuffle(2)(x))
@@ -217,14 +192,6 @@ def test_torch_errors_are_library_errors():
         r" \(2, 10, 4, 4\)",
     ):
         ps.pixel_shuffle(torch.zeros(2, 10, 4, 4), 3)
-
-
-def test_compile_fullgraph_smoke():
-    layer = ps.nn.PixelShuffle(3, convention="tf")
-    compiled = torch.compile(layer, fullgraph=True, dynamic=True)
-    for shape in [(2, 18, 4, 5), (3, 18, 6, 7)]:
-        x = torch.randn(shape)
-        assert torch.equal(compiled(x), layer(x))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

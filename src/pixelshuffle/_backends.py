@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import PixelShuffleError, PixelShuffleTypeError
+from ._errors import PixelShuffleError, PixelShuffleTypeError, format_shape
 from ._layout import Layout
+from ._plan import Plan
 
 __all__ = ["Backend", "backend_for"]
 
@@ -22,9 +23,15 @@ class Backend:
     """NumPy, and the interface every backend implements."""
 
     name = "numpy"
+    #: arrays that ``out=`` can write into
+    mutable = True
 
     def shape(self, x: Any) -> tuple[Any, ...]:
         return tuple(x.shape)
+
+    def sizes_to_check(self, shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``shape`` in the form that validation compares (see :meth:`is_known`)."""
+        return shape
 
     def is_known(self, size: Any) -> bool:
         """Whether a size from :meth:`shape` can be checked before the op runs."""
@@ -32,6 +39,39 @@ class Backend:
 
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
         return x.transpose(perm)
+
+    def apply(self, plan: Plan, x: Any, shape: tuple[Any, ...]) -> Any:
+        """Run ``plan`` on ``x`` (of ``shape``) into a new array."""
+        return self.rearrange(x, *_recipe(plan, shape))
+
+    def apply_into(self, plan: Plan, x: Any, shape: tuple[Any, ...], out: Any) -> Any:
+        """Run ``plan`` on ``x``, writing into ``out`` (already checked) in one pass."""
+        split, perm, _ = _recipe(plan, shape)
+        moved = x.reshape(split)
+        if perm is not None:
+            moved = moved.transpose(perm)
+        # out's shape split along its own axes: always a view, whatever out's strides
+        target = out.reshape(moved.shape)
+        np = sys.modules["numpy"]
+        if not np.may_share_memory(target, out):  # pragma: no cover - a split never copies
+            raise AssertionError("reshaping out= copied it")
+        np.copyto(target, moved, casting="no")
+        return out
+
+    def check_out(self, where: str, x: Any, out: Any, expected: tuple[int, ...]) -> None:
+        """Raise a library error unless ``out`` can receive the result of ``x``."""
+        np = sys.modules["numpy"]
+        if not isinstance(out, np.ndarray):
+            raise PixelShuffleTypeError(
+                f"{where}: out must be a numpy.ndarray like the input, got {_type_name(out)}"
+            )
+        _check_out_metadata(where, out.shape, expected, out.dtype, x.dtype)
+        if not out.flags.writeable:
+            raise PixelShuffleError(f"{where}: out must be writeable, got a read-only array")
+        if np.may_share_memory(out, x):
+            raise PixelShuffleError(
+                f"{where}: out must not share memory with the input; pass a separate array"
+            )
 
     def rearrange(self, x: Any, split: Shape, perm: Sequence[int] | None, out: Shape) -> Any:
         """``x`` reshaped to ``split``, transposed by ``perm`` (``None``: not at all) and
@@ -47,33 +87,45 @@ class Backend:
         """Whether ``x``, in a channels-first ``layout``, is stored channels last."""
         return False
 
+    def native_export(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> Any:
+        """The op as one native node of an export format being traced, or ``None``."""
+        return None
 
-class _Torch(Backend):
-    name = "torch"
 
-    def transpose(self, x: Any, perm: Sequence[int]) -> Any:
-        return x.permute(*perm)
+def _recipe(
+    plan: Plan, shape: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], tuple[int, ...] | None, tuple[Any, ...]]:
+    """The split shape, the transpose (``None`` when nothing moves) and the output shape
+    of ``plan`` on an input of ``shape``, batch axes included."""
+    n_batch = len(shape) - plan.n_axes
+    batch = shape[:n_batch]
+    split, out = plan.shapes(shape[n_batch:])
+    perm = None
+    if plan.moves_data:
+        perm = (*range(n_batch), *(n_batch + p for p in plan.perm))
+    return batch + split, perm, batch + out
 
-    def rearrange(self, x: Any, split: Shape, perm: Sequence[int] | None, out: Shape) -> Any:
-        y = x.reshape(split)
-        if perm is not None:
-            y = y.permute(*perm)
-        # Exactly one copy, always a fresh tensor: reshape() would return a view of x
-        # when nothing moves, also under inference_mode, torch.compile and export.
-        torch = sys.modules["torch"]
-        return y.clone(memory_format=torch.contiguous_format).view(out)
 
-    def prefers_channels_last(self, x: Any, layout: Layout) -> bool:
-        # torch has memory formats for one batch axis and 2-D or 3-D images only
-        if x.dim() != layout.n_axes + 1 or layout.rank not in (2, 3) or x.is_contiguous():
-            return False
-        torch = sys.modules["torch"]
-        fmt = torch.channels_last if layout.rank == 2 else torch.channels_last_3d
-        return bool(x.is_contiguous(memory_format=fmt))
+def _check_out_metadata(
+    where: str, shape: Sequence[Any], expected: Sequence[Any], dtype: Any, x_dtype: Any
+) -> None:
+    if tuple(shape) != tuple(expected):
+        raise PixelShuffleError(
+            f"{where}: out must have the result's shape {format_shape(expected)}, got"
+            f" {format_shape(shape)}"
+        )
+    if dtype != x_dtype:
+        raise PixelShuffleError(f"{where}: out must have the input's dtype {x_dtype}, got {dtype}")
+
+
+def _type_name(x: object) -> str:
+    return f"{type(x).__module__}.{type(x).__qualname__}"
 
 
 class _Immutable(Backend):
     """Frameworks whose arrays cannot be written to: a view is as good as a copy."""
+
+    mutable = False
 
     def __init__(self, name: str, module: str) -> None:
         self.name = name
@@ -110,6 +162,10 @@ class _TensorFlow(_Immutable):
         dynamic = sys.modules["tensorflow"].shape(x)
         return tuple(dynamic[i] if size is None else size for i, size in enumerate(sizes))
 
+    def sizes_to_check(self, shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``shape`` in the form that validation compares (see :meth:`is_known`)."""
+        return shape
+
     def is_known(self, size: Any) -> bool:
         return isinstance(size, int)  # not a scalar tensor that a graph knows at run time
 
@@ -126,6 +182,7 @@ class _Generic(Backend):
     so the result is always copied."""
 
     name = "generic"
+    mutable = False
 
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
         if hasattr(x, "__array_namespace__"):
@@ -142,14 +199,12 @@ class _Generic(Backend):
 
 
 _NUMPY = Backend()
-_TORCH = _Torch()
 _JAX = _Immutable("jax", "jax.numpy")
 _TENSORFLOW = _TensorFlow()
 _GENERIC = _Generic()
 
 _BY_PACKAGE = {
     "numpy": _NUMPY,
-    "torch": _TORCH,
     "jax": _JAX,
     "jaxlib": _JAX,
     "tensorflow": _TENSORFLOW,
@@ -159,16 +214,22 @@ _BY_PACKAGE = {
 def backend_for(x: object, op: str) -> Backend:
     """The backend for ``x``'s type; a :class:`PixelShuffleTypeError` if there is none."""
     for cls in type(x).__mro__:
-        backend = _BY_PACKAGE.get(cls.__module__.partition(".")[0])
+        package = cls.__module__.partition(".")[0]
+        backend = _BY_PACKAGE.get(package)
         if backend is not None:
             return backend
+        if package == "torch":
+            # its own module, with autograd and export support; torch is imported already
+            from ._torch import TORCH
+
+            _BY_PACKAGE["torch"] = TORCH
+            return TORCH
     if hasattr(x, "__array_namespace__") or all(
         hasattr(x, attr) for attr in ("shape", "reshape", "transpose")
     ):
         return _GENERIC
     raise PixelShuffleTypeError(
         f"{op}: expected an array (numpy.ndarray, torch.Tensor, jax.Array, tf.Tensor or an"
-        f" array with shape, reshape and transpose), got {type(x).__module__}."
-        f"{type(x).__qualname__}"
+        f" array with shape, reshape and transpose), got {_type_name(x)}"
         + ("; wrap it with numpy.asarray(...)" if isinstance(x, (list, tuple)) else "")
     )

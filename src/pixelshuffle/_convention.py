@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal
 
 from ._errors import PixelShuffleError, PixelShuffleTypeError
 from ._layout import Layout, parse_layout
+from ._memo import memoize
 
 __all__ = ["ALIASES", "PRESETS", "Convention", "parse_convention"]
 
@@ -150,9 +150,13 @@ def parse_convention(convention: str | Convention) -> Convention:
     return _parse_convention_string(convention)
 
 
-@functools.lru_cache(maxsize=256)
+@memoize(maxsize=256)
 def _parse_convention_string(convention: str) -> Convention:
     return Convention(convention)
+
+
+# the letters of a complete order string for some rank: 1-D (either name), 2-D, 3-D
+_ORDER_LETTER_SETS = ({"c", "l"}, {"c", "w"}, {"c", "h", "w"}, {"c", "d", "h", "w"})
 
 
 def _canonical_spec(spec: str) -> str:
@@ -161,6 +165,8 @@ def _canonical_spec(spec: str) -> str:
         return key
     if key in ALIASES:
         return ALIASES[key]
+    if len(set(key)) == len(key) and set(key) in _ORDER_LETTER_SETS:
+        return key  # a well-formed order string (found without difflib, which Dynamo cannot trace)
     close = difflib.get_close_matches(key, [*PRESETS, *ALIASES], n=1, cutoff=0.6)
     looks_like_order = key.isalpha() and len(key) <= 5 and bool(set(key) & set("c" + _SPATIAL))
     if looks_like_order and not close:
@@ -198,7 +204,7 @@ def _check_order_letters(spec: str, order: str) -> None:
         )
 
 
-@functools.lru_cache(maxsize=256)
+@memoize(maxsize=256)
 def _order_for(spec: str, layout: Layout) -> str:
     spatial = layout.spatial.lower()
     if spec == "torch":

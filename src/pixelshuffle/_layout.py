@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from ._errors import PixelShuffleError, PixelShuffleTypeError
+from ._memo import memoize
 
 __all__ = ["LAYOUTS", "Layout", "parse_layout"]
 
@@ -67,7 +67,7 @@ def parse_layout(layout: str | Layout) -> Layout:
     return _parse_layout_string(layout)
 
 
-@functools.lru_cache(maxsize=64)
+@memoize(maxsize=64)
 def _parse_layout_string(layout: str) -> Layout:
     name = layout.strip().upper()
     if name in LAYOUTS:

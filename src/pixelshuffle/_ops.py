@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from ._convention import Convention, parse_convention
 from ._errors import PixelShuffleError, PixelShuffleTypeError, format_product, format_shape
 from ._factor import normalize_factor
 from ._layout import LAYOUTS, Layout, parse_layout
+from ._memo import memoize
 from ._plan import Direction, Plan, build_plan
 
 __all__ = ["channel_permutation", "convert", "pixel_shuffle", "pixel_unshuffle"]
@@ -35,6 +35,7 @@ def pixel_shuffle(
     *,
     convention: ConventionLike = "torch",
     layout: LayoutLike = "NCHW",
+    out: ArrayT | None = None,
 ) -> ArrayT:
     """Rearrange depth into space (depth-to-space, sub-pixel upsampling).
 
@@ -55,9 +56,12 @@ def pixel_shuffle(
         layout: ``'NCHW'``, ``'NHWC'``, ``'NCL'``, ``'NLC'``, ``'NCW'``, ``'NWC'``,
             ``'NCDHW'`` or ``'NDHWC'``. Any number of batch axes may precede the
             channel and spatial axes, including none.
+        out: an optional preallocated array of the result's shape, dtype and device
+            (NumPy or PyTorch, any strides, not overlapping ``x``), written in one pass
+            and returned. Not differentiable, like PyTorch's own ``out=``.
 
     Returns:
-        A new array of the input's type, dtype and device.
+        A new array of the input's type, dtype and device, or ``out``.
 
     Shape:
         ``(*, C·∏f, S_1, .., S_k) -> (*, C, S_1·f_1, .., S_k·f_k)`` channels first;
@@ -83,7 +87,7 @@ def pixel_shuffle(
         >>> ps.pixel_shuffle(np.zeros((5, 6, 12)), (3, 2), layout="NHWC").shape
         (15, 12, 2)
     """
-    return _run("pixel_shuffle", "shuffle", x, factor, convention, layout)
+    return _run("pixel_shuffle", "shuffle", x, factor, convention, layout, out=out)
 
 
 def pixel_unshuffle(
@@ -92,6 +96,7 @@ def pixel_unshuffle(
     *,
     convention: ConventionLike = "torch",
     layout: LayoutLike = "NCHW",
+    out: ArrayT | None = None,
 ) -> ArrayT:
     """Rearrange space into depth (space-to-depth); the exact inverse of :func:`pixel_shuffle`.
 
@@ -103,9 +108,10 @@ def pixel_unshuffle(
         factor: the downscaling factor, one int or one per spatial axis.
         convention: see :func:`pixel_shuffle`.
         layout: see :func:`pixel_shuffle`.
+        out: see :func:`pixel_shuffle`.
 
     Returns:
-        A new array of the input's type, dtype and device.
+        A new array of the input's type, dtype and device, or ``out``.
 
     Shape:
         ``(*, C, S_1·f_1, .., S_k·f_k) -> (*, C·∏f, S_1, .., S_k)`` channels first, and
@@ -120,7 +126,7 @@ def pixel_unshuffle(
         >>> ps.pixel_unshuffle(image, 2, convention="caffe")[0, :, 0, 0]
         array([0, 4, 1, 5])
     """
-    return _run("pixel_unshuffle", "unshuffle", x, factor, convention, layout)
+    return _run("pixel_unshuffle", "unshuffle", x, factor, convention, layout, out=out)
 
 
 def convert(
@@ -130,6 +136,7 @@ def convert(
     src: ConventionLike,
     dst: ConventionLike,
     layout: LayoutLike = "NCHW",
+    out: ArrayT | None = None,
 ) -> ArrayT:
     """Reorder the depth channels of ``x`` from convention ``src`` to ``dst``.
 
@@ -144,7 +151,7 @@ def convert(
         >>> ps.convert(depth, 2, src="torch", dst="tf")[:, 0, 0]
         array([0, 4, 1, 5, 2, 6, 3, 7])
     """
-    return _run("convert", "convert", x, factor, src, layout, dst)
+    return _run("convert", "convert", x, factor, src, layout, dst, out=out)
 
 
 def channel_permutation(
@@ -199,6 +206,7 @@ class _Prepared:
     factors: tuple[int, ...]
     plan: Plan
     twin: Plan | None  # the same op for the channels-last twin of a channels-first layout
+    onnx_node: tuple[str, str | None] | None  # (op type, mode) of ONNX's own node, if any
 
 
 def _run(
@@ -209,39 +217,45 @@ def _run(
     convention: ConventionLike,
     layout: LayoutLike,
     dst: ConventionLike | None = None,
+    *,
+    out: Any = None,
 ) -> Any:
     call = describe_call(op, convention, layout, dst)
     prepared = prepare(call, direction, factor, convention, layout, dst)
-    return run_prepared(prepared, direction, x)
+    return run_prepared(prepared, direction, x, out)
 
 
-def run_prepared(prepared: _Prepared, direction: Direction, x: Any) -> Any:
+def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = None) -> Any:
     """Run a validated, planned op on ``x`` (the path the ``nn`` modules take)."""
-    backend = backend_for(x, prepared.where.partition("(")[0])
+    where = prepared.where
+    backend = backend_for(x, where.partition("(")[0])
     try:
         shape = backend.shape(x)
     except PixelShuffleError as error:
-        raise PixelShuffleError(f"{prepared.where}: {error}") from None
-    _check_shape(backend, prepared, direction, shape)
+        raise PixelShuffleError(f"{where}: {error}") from None
+    _check_shape(backend, prepared, direction, backend.sizes_to_check(shape))
+    if out is not None:
+        if not backend.mutable:
+            raise PixelShuffleTypeError(
+                f"{where}: out= needs a writeable numpy.ndarray or torch.Tensor input;"
+                f" {backend.name} arrays cannot be written in place, use the returned array"
+            )
+        n_batch = len(shape) - prepared.layout.n_axes
+        expected = shape[:n_batch] + prepared.plan.shapes(shape[n_batch:])[1]
+        backend.check_out(where, x, out, expected)
+        return backend.apply_into(prepared.plan, x, shape, out)
+    native = backend.native_export(prepared, x, shape)
+    if native is not None:
+        return native
     if prepared.twin is not None and backend.prefers_channels_last(x, prepared.layout):
         # Keep a channels-last tensor channels-last: run the op on its NHWC view.
         ndim = len(shape)
         to_last = (0, *range(2, ndim), 1)
         to_first = (0, ndim - 1, *range(1, ndim - 1))
         last_shape = tuple(shape[axis] for axis in to_last)
-        y = _apply(backend, prepared.twin, backend.transpose(x, to_last), last_shape)
+        y = backend.apply(prepared.twin, backend.transpose(x, to_last), last_shape)
         return backend.transpose(y, to_first)
-    return _apply(backend, prepared.plan, x, shape)
-
-
-def _apply(backend: Backend, plan: Plan, x: Any, shape: tuple[Any, ...]) -> Any:
-    n_batch = len(shape) - plan.n_axes
-    batch = shape[:n_batch]
-    split, out = plan.shapes(shape[n_batch:])
-    perm = None
-    if plan.moves_data:
-        perm = (*range(n_batch), *(n_batch + p for p in plan.perm))
-    return backend.rearrange(x, batch + split, perm, batch + out)
+    return backend.apply(prepared.plan, x, shape)
 
 
 def describe_call(op: str, convention: object, layout: object, dst: object = None) -> str:
@@ -262,16 +276,29 @@ def prepare(
     layout: LayoutLike,
     dst: ConventionLike | None,
 ) -> _Prepared:
-    # lru_cache compares keys with ==, so 2.0 and True would hit the entry of 2 and skip
-    # validation: cache plain ints only, and only hashable names.
-    names = (convention, layout, dst)
-    if not all(isinstance(name, (str, Convention, Layout)) or name is None for name in names):
-        return _prepare_uncached(where, direction, factor, convention, layout, dst)
-    if type(factor) is int:
-        return _prepare_cached(where, direction, factor, convention, layout, dst)
-    if isinstance(factor, (tuple, list)) and all(type(f) is int for f in factor):
-        return _prepare_cached(where, direction, tuple(factor), convention, layout, dst)
+    # The memo compares keys with ==, so 2.0 and True would hit the entry of 2 and skip
+    # validation: memoize plain ints only. Names enter the key as plain strings, which
+    # torch.compile looks up with one guard instead of comparing the memo's other keys.
+    plain = (_plain_name(convention), _plain_name(layout), _plain_name(dst))
+    if all(name is not _NOT_PLAIN for name in plain):
+        if type(factor) is int:
+            return _prepare_cached(where, direction, factor, *plain)
+        if isinstance(factor, (tuple, list)) and all(type(f) is int for f in factor):
+            return _prepare_cached(where, direction, tuple(factor), *plain)
     return _prepare_uncached(where, direction, factor, convention, layout, dst)
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_name(name: object) -> object:
+    if isinstance(name, Convention):
+        return name.spec
+    if isinstance(name, Layout):
+        return name.name
+    if name is None or type(name) is str:
+        return name
+    return _NOT_PLAIN
 
 
 def _prepare_uncached(
@@ -296,10 +323,27 @@ def _prepare_uncached(
     if parsed_layout.name in _CHANNELS_FIRST_TO_LAST:
         twin_layout = parse_layout(_CHANNELS_FIRST_TO_LAST[parsed_layout.name])
         twin = build_plan(direction, twin_layout, factors, order, dst_order)
-    return _Prepared(where, parsed_layout, factors, plan, twin)
+    onnx_node = _onnx_node(direction, parsed_layout, factors, order)
+    return _Prepared(where, parsed_layout, factors, plan, twin, onnx_node)
 
 
-_prepare_cached = functools.lru_cache(maxsize=1024)(_prepare_uncached)
+def _onnx_node(
+    direction: Direction, layout: Layout, factors: tuple[int, ...], order: str
+) -> tuple[str, str | None] | None:
+    """ONNX's own node for the op, where ONNX (opset 13 and later) has one: 4-D NCHW,
+    one block size, ``DepthToSpace`` in DCR (``tf``) or CRD (``torch``) mode, and
+    ``SpaceToDepth``, which is DCR only."""
+    if layout.name != "NCHW" or factors[0] != factors[1] or factors[0] == 1:
+        return None
+    if direction == "shuffle":
+        mode = {"hwc": "DCR", "chw": "CRD"}.get(order)
+        return None if mode is None else ("DepthToSpace", mode)
+    if direction == "unshuffle" and order == "hwc":
+        return ("SpaceToDepth", None)
+    return None
+
+
+_prepare_cached = memoize(maxsize=1024)(_prepare_uncached)
 
 
 def _check_shape(

@@ -12,14 +12,14 @@ so it is computed once and cached.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._layout import Layout
+from ._memo import memoize
 
-__all__ = ["Plan", "build_plan"]
+__all__ = ["Plan", "build_plan", "inverse_plan"]
 
 Direction = Literal["shuffle", "unshuffle", "convert"]
 _Group = tuple[str, ...]
@@ -83,7 +83,7 @@ def _product(size: dict[str, Any], symbols: _Group) -> Any:
     return total
 
 
-@functools.lru_cache(maxsize=1024)
+@memoize(maxsize=1024)
 def build_plan(
     direction: Direction,
     layout: Layout,
@@ -115,6 +115,14 @@ def build_plan(
     out_groups = tuple(tuple(s for s in g if s not in unit) for g in out_groups)
     split_blocks, perm = _blocks_and_perm(in_groups, out_groups)
     return Plan(factors, in_groups, out_groups, split_blocks, perm)
+
+
+@memoize(maxsize=1024)
+def inverse_plan(plan: Plan) -> Plan:
+    """The plan that undoes ``plan``: the backward of an op is its inverse applied to the
+    incoming gradient."""
+    split_blocks, perm = _blocks_and_perm(plan.out_groups, plan.in_groups)
+    return Plan(plan.factors, plan.out_groups, plan.in_groups, split_blocks, perm)
 
 
 def _digits(order: str, letters: str) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess tes
     raise ImportError("pixelshuffle.nn needs PyTorch: pip install 'pixelshuffle[torch]'") from error
 
 from ._convention import Convention
+from ._errors import PixelShuffleError
 from ._layout import Layout
 from ._ops import describe_call, prepare, run_prepared
 from ._plan import Direction
@@ -40,6 +41,14 @@ class _Shuffle(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return run_prepared(self._prepared, self._direction, x)
+
+    def __prepare_scriptable__(self) -> torch.nn.Module:
+        # torch.jit.script calls this on every submodule before compiling it
+        raise PixelShuffleError(
+            f"{type(self).__name__}: torch.jit.script cannot compile this module (its"
+            " forward runs the library's planned op in Python); use torch.export.export,"
+            " torch.compile or torch.jit.trace, which all support it"
+        )
 
     def extra_repr(self) -> str:
         return f"{self.factor!r}, convention={self.convention!r}, layout={self.layout!r}"

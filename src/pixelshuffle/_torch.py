@@ -1,0 +1,221 @@
+"""PyTorch: memory formats, autograd through the inverse op, ``out=`` and native ONNX nodes.
+
+Imported only once a ``torch.Tensor`` reaches the library, so torch is already loaded.
+
+Which path runs:
+
+- eager, with autograd: :class:`_Rearrange`, whose backward is the inverse plan run on
+  the incoming gradient (and is itself differentiable, for double backward);
+- ``torch.compile``, ``torch.export``, ``torch.jit.trace``, tensor subclasses and
+  dispatch modes: the plain ``reshape → permute → clone`` chain, which every tracer
+  understands and Inductor fuses with its neighbours;
+- ``torch.onnx.export``: one native ``DepthToSpace``/``SpaceToDepth`` node where ONNX
+  has the op, otherwise the same chain (one Reshape, one Transpose, one Reshape).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from ._backends import Backend, Shape, _check_out_metadata, _recipe, _type_name
+from ._errors import PixelShuffleError, PixelShuffleTypeError
+from ._layout import Layout
+from ._plan import Plan, inverse_plan
+
+__all__ = ["TORCH"]
+
+
+class _TorchBackend(Backend):
+    name = "torch"
+
+    def transpose(self, x: Any, perm: Sequence[int]) -> Any:
+        return x.permute(*perm)
+
+    def sizes_to_check(self, shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not torch.jit.is_tracing():
+            return shape
+        # jit.trace records sizes as tensors; validating the example's plain numbers
+        # keeps the traced sizes symbolic without a TracerWarning per comparison
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return tuple(int(size) for size in shape)
+
+    def apply(self, plan: Plan, x: Any, shape: tuple[Any, ...]) -> Any:
+        if x.requires_grad and torch.is_grad_enabled() and _is_plain_eager(x):
+            return _Rearrange.apply(x, plan)
+        return self.rearrange(x, *_recipe(plan, shape))
+
+    def rearrange(self, x: Any, split: Shape, perm: Sequence[int] | None, out: Shape) -> Any:
+        y = x.reshape(split)
+        if perm is not None:
+            y = y.permute(*perm)
+        # Exactly one copy, always a fresh tensor: reshape() would return a view of x
+        # when nothing moves, also under inference_mode, torch.compile and export.
+        return y.clone(memory_format=torch.contiguous_format).view(out)
+
+    def apply_into(self, plan: Plan, x: Any, shape: tuple[Any, ...], out: Any) -> Any:
+        split, perm, _ = _recipe(plan, shape)
+        moved = x.reshape(split)
+        if perm is not None:
+            moved = moved.permute(*perm)
+        # out's axes split into the blocks of the plan: a view for any strides of out
+        out.view(moved.shape).copy_(moved)
+        return out
+
+    def check_out(self, where: str, x: Any, out: Any, expected: tuple[int, ...]) -> None:
+        if not isinstance(out, torch.Tensor):
+            raise PixelShuffleTypeError(
+                f"{where}: out must be a torch.Tensor like the input, got {_type_name(out)}"
+            )
+        _check_out_metadata(where, out.shape, expected, out.dtype, x.dtype)
+        if out.device != x.device:
+            raise PixelShuffleError(
+                f"{where}: out must be on the input's device {x.device}, got {out.device}"
+            )
+        if torch.is_grad_enabled() and (x.requires_grad or out.requires_grad):
+            raise PixelShuffleError(
+                f"{where}: out= does not support autograd, and the input or out requires"
+                " grad; drop out= or run under torch.no_grad()"
+            )
+        if torch.compiler.is_compiling() or not _is_plain_eager(x):
+            return  # tracers see no storage; functionalization keeps writes apart
+        if torch._debug_has_internal_overlap(out) == 1:
+            raise PixelShuffleError(
+                f"{where}: out has elements that share memory (strides {tuple(out.stride())},"
+                " e.g. from expand()); pass a tensor that owns one element per index"
+            )
+        if _overlaps(x, out):
+            raise PixelShuffleError(
+                f"{where}: out must not share memory with the input; pass a separate tensor"
+            )
+
+    def prefers_channels_last(self, x: Any, layout: Layout) -> bool:
+        # torch has memory formats for one batch axis and 2-D or 3-D images only
+        if x.dim() != layout.n_axes + 1 or layout.rank not in (2, 3):
+            return False
+        # Exported graphs (torch.export, ONNX) have no memory format; asking for one
+        # would also guard their symbolic sizes against 1.
+        if torch.compiler.is_exporting() or x.is_contiguous():
+            return False
+        fmt = torch.channels_last if layout.rank == 2 else torch.channels_last_3d
+        return bool(x.is_contiguous(memory_format=fmt)) and not torch.onnx.is_in_onnx_export()
+
+    def native_export(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> Any:
+        node = prepared.onnx_node
+        if node is None or len(shape) != 4 or not torch.onnx.is_in_onnx_export():
+            return None
+        op_type, mode = node
+        blocksize = prepared.factors[0]
+        if torch.jit.is_tracing():  # the TorchScript exporter (dynamo=False)
+            return _OnnxNode.apply(x, prepared.plan, op_type, mode, blocksize)
+        attrs: dict[str, int | str] = {"blocksize": blocksize}
+        if mode is not None:
+            attrs["mode"] = mode
+        _, _, out_shape = _recipe(prepared.plan, shape)
+        return torch.onnx.ops.symbolic(op_type, (x,), attrs, dtype=x.dtype, shape=out_shape)
+
+
+TORCH = _TorchBackend()
+
+
+def _is_plain_eager(x: torch.Tensor) -> bool:
+    """Whether ``x`` is a real tensor outside any tracer, where custom paths may run."""
+    return (
+        not torch.compiler.is_compiling()
+        and type(x) is torch.Tensor
+        and not torch.jit.is_tracing()
+        and _get_current_dispatch_mode() is None
+    )
+
+
+def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether the memory spans of ``a`` and ``b`` intersect (conservative)."""
+    if a.numel() == 0 or b.numel() == 0 or a.device != b.device:
+        return False
+    if a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
+        return False
+
+    def span(t: torch.Tensor) -> tuple[int, int]:
+        start = t.data_ptr()
+        extent = sum((size - 1) * abs(stride) for size, stride in zip(t.shape, t.stride()))
+        return start, start + (extent + 1) * t.element_size()
+
+    (a0, a1), (b0, b1) = span(a), span(b)
+    return a0 < b1 and b0 < a1
+
+
+class _Rearrange(torch.autograd.Function):
+    """A plan as one autograd node: the gradient is the inverse plan of the gradient."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, plan: Plan) -> torch.Tensor:  # type: ignore[override]
+        return TORCH.rearrange(x, *_recipe(plan, tuple(x.shape)))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.plan = inputs[1]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return TORCH.apply(inverse_plan(ctx.plan), grad, tuple(grad.shape)), None
+
+
+class _OnnxNode(torch.autograd.Function):
+    """The TorchScript ONNX exporter's hook: computes the plan, exports one ONNX node."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: torch.Tensor, plan: Plan, op_type: str, mode: str | None, blocksize: int
+    ) -> torch.Tensor:
+        # Written without sizes: the tracer would otherwise reuse size values recorded
+        # outside this node, which the exporter cannot map into it.
+        return _rearrange_without_sizes(x, plan)
+
+    @staticmethod
+    def symbolic(g: Any, x: Any, plan: Plan, op_type: str, mode: str | None, blocksize: int) -> Any:
+        if mode is None:
+            return g.op(op_type, x, blocksize_i=blocksize)
+        return g.op(op_type, x, blocksize_i=blocksize, mode_s=mode)
+
+
+def _rearrange_without_sizes(x: torch.Tensor, plan: Plan) -> torch.Tensor:
+    """The plan with unflatten/flatten, whose only sizes are the factors: every input axis
+    holds one coarse symbol (``c`` or ``s<m>``), the one size left to infer (-1)."""
+    n_batch = x.dim() - plan.n_axes
+    factor = dict(zip((f"o{m}" for m in range(len(plan.factors))), plan.factors))
+    blocks_of_axis: dict[int, list[tuple[str, ...]]] = {}
+    for block in plan.split_blocks:
+        axis = next(k for k, group in enumerate(plan.in_groups) if block[0] in group)
+        blocks_of_axis.setdefault(axis, []).append(block)
+    for axis in sorted(blocks_of_axis, reverse=True):
+        blocks = blocks_of_axis[axis]
+        if len(blocks) > 1:
+            sizes = [
+                math.prod(factor[s] for s in block) if all(s in factor for s in block) else -1
+                for block in blocks
+            ]
+            x = x.unflatten(n_batch + axis, sizes)
+    x = x.permute(*range(n_batch), *(n_batch + p for p in plan.perm))
+    # blocks now sit in output order; merge each output axis's run of blocks
+    ordered = [plan.split_blocks[p] for p in plan.perm]
+    start = n_batch
+    spans = []
+    for group in plan.out_groups:
+        count, covered = 0, 0
+        while covered < len(group):
+            covered += len(ordered[start - n_batch + count])
+            count += 1
+        spans.append((start, start + count - 1))
+        start += count
+    for first, last in reversed(spans):
+        if last > first:
+            x = x.flatten(first, last)
+    return x.clone(memory_format=torch.contiguous_format)
