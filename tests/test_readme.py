@@ -9,6 +9,8 @@ import pytest
 
 from pixelshuffle._cli import main
 
+from .conftest import require
+
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 
 
@@ -19,8 +21,11 @@ def _blocks(language: str) -> list[str]:
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))
 def test_python_blocks_run(index):
     block = _blocks("python")[index]
-    if "ps.nn" in block:
-        pytest.importorskip("torch")
+    if "torch" in block:
+        require("torch")
+    if "torch.onnx" in block:
+        for name in ("onnx", "onnxruntime", "onnxscript"):
+            require(name)
     exec(compile(block, f"README.md python block {index}", "exec"), {})
 
 

@@ -224,3 +224,36 @@ def test_result_never_aliases_input_in_inference_mode_and_compile():
         with torch.inference_mode():
             check(fn, x.clone())
         check(torch.compile(fn, fullgraph=True), x)
+
+
+@pytest.mark.parametrize("layout", oracle.ALL_LAYOUTS)
+@pytest.mark.parametrize("convention", ["torch", "tf", "caffe"])
+def test_modules_in_every_layout_equal_the_oracle(layout, convention):
+    rank = len(layout) - 2
+    factors = {1: (3,), 2: (2, 3), 3: (2, 3, 1)}[rank]
+    coarse = {1: (4,), 2: (3, 2), 3: (1, 2, 3)}[rank]
+    depth = 2 * math.prod(factors)
+    shape = (2, *coarse, depth) if layout.endswith("C") else (2, depth, *coarse)
+    x = torch.arange(math.prod(shape)).reshape(shape)
+    order = oracle.preset_order(convention, layout)
+    up = ps.nn.PixelShuffle(factors, convention=convention, layout=layout)(x)
+    np.testing.assert_array_equal(up.numpy(), oracle.shuffle(x.numpy(), factors, order, layout))
+    down = ps.nn.PixelUnshuffle(factors, convention=convention, layout=layout)(up)
+    assert torch.equal(down, x)
+
+
+def test_modules_ignore_device_and_dtype_moves_and_copy():
+    import copy
+
+    layer = ps.nn.PixelUnshuffle((2, 3), convention="tf")
+    x = torch.arange(2 * 4 * 9.0).reshape(1, 2, 4, 9)
+    expected = layer(x)
+    for moved in (layer.double(), layer.half(), layer.to("cpu"), layer.to(torch.bfloat16)):
+        assert moved is layer  # nothing to move: no parameters, no buffers
+    assert torch.equal(layer(x), expected)
+    twin = copy.deepcopy(layer)
+    assert repr(twin) == repr(layer) == "PixelUnshuffle((2, 3), convention='tf', layout='NCHW')"
+    assert layer.extra_repr() == "(2, 3), convention='tf', layout='NCHW'"
+    assert torch.equal(twin(x), expected)
+    assert list(layer.buffers()) == []
+    assert torch.equal(layer(x.double()), expected.double())  # follows the input's dtype

@@ -1,7 +1,10 @@
 """PyTorch modules: drop-in replacements for ``torch.nn.PixelShuffle``/``PixelUnshuffle``.
 
-Importing this module imports torch. Both modules hold no parameters and validate
-their configuration when they are built.
+Importing this module imports torch. Both modules hold no parameters or buffers, validate
+and plan their configuration when they are built, and work with autograd (the backward
+is the inverse op), ``torch.compile(fullgraph=True)``, ``torch.export``,
+``torch.jit.trace`` and ``torch.onnx.export``, which writes ONNX's own
+``DepthToSpace``/``SpaceToDepth`` where ONNX has the op.
 """
 
 from __future__ import annotations
@@ -63,6 +66,14 @@ class PixelShuffle(_Shuffle):
             string; see :class:`pixelshuffle.Convention`.
         layout: ``'NCHW'`` (default) or any layout of :data:`pixelshuffle.LAYOUTS`.
 
+    Shape:
+        ``(*, C·∏f, S_1, .., S_k) -> (*, C, S_1·f_1, .., S_k·f_k)``, channel axis last
+        for channels-last layouts. A ``channels_last`` tensor stays ``channels_last``.
+
+    Raises:
+        PixelShuffleError: at construction for a bad factor, convention or layout; in
+            ``forward`` for an input whose rank or channel count does not fit.
+
     Example:
         >>> import torch
         >>> import pixelshuffle as ps
@@ -71,6 +82,18 @@ class PixelShuffle(_Shuffle):
         PixelShuffle(3, convention='tf', layout='NCHW')
         >>> layer(torch.zeros(2, 18, 4, 5)).shape
         torch.Size([2, 2, 12, 15])
+
+        With the defaults it is ``torch.nn.PixelShuffle``; other conventions differ once
+        there are two output channels or more:
+
+        >>> x = torch.arange(8.0).reshape(1, 8, 1, 1)
+        >>> torch.equal(ps.nn.PixelShuffle(2)(x), torch.nn.PixelShuffle(2)(x))
+        True
+        >>> ps.nn.PixelShuffle(2, convention="tf")(x)[0, 0]
+        tensor([[0., 2.],
+                [4., 6.]])
+        >>> ps.nn.PixelShuffle((1, 2), layout="NHWC")(torch.zeros(4, 6, 10)).shape
+        torch.Size([4, 12, 5])
     """
 
     _direction = "shuffle"
@@ -83,6 +106,17 @@ class PixelShuffle(_Shuffle):
 
 class PixelUnshuffle(_Shuffle):
     """Space to depth in any convention; equal to ``torch.nn.PixelUnshuffle`` by default.
+
+    The exact inverse of :class:`PixelShuffle` with the same arguments. ``'tf'`` is
+    ``tf.nn.space_to_depth``, ONNX ``SpaceToDepth`` and timm's TResNet stem.
+
+    Args:
+        factor: one int, or one per spatial axis of ``layout``.
+        convention: see :class:`PixelShuffle`.
+        layout: see :class:`PixelShuffle`.
+
+    Shape:
+        ``(*, C, S_1·f_1, .., S_k·f_k) -> (*, C·∏f, S_1, .., S_k)``.
 
     Example:
         >>> import torch
