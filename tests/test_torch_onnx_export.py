@@ -204,3 +204,37 @@ def test_the_size_free_form_used_while_tracing_equals_the_op(layout, direction, 
         "convert": lambda: ps.convert(x, factors, src=convention, dst=dst, layout=layout).numpy(),
     }[direction]()
     np.testing.assert_array_equal(_rearrange_without_sizes(x, prepared.plan).numpy(), expected)
+
+
+def test_acceptance_trains_compiles_exports_and_runs_in_onnxruntime():
+    """Conv2d → PixelShuffle(3, tf) → Conv2d: trains, compiles with fullgraph=True,
+    exports with torch.export and to ONNX (one DCR DepthToSpace, no Transpose), and
+    onnxruntime reproduces its output."""
+    torch.manual_seed(0)
+    model = _SuperResolution()
+    images = torch.rand(4, 3, 6, 5)
+    target = torch.nn.functional.interpolate(images, scale_factor=3, mode="bilinear")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(images), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+    model.eval()
+    x = torch.randn(2, 3, 5, 7)
+    with torch.no_grad():
+        expected = model(x)
+        torch._dynamo.reset()
+        torch.testing.assert_close(torch.compile(model, fullgraph=True)(x), expected)
+        program = torch.export.export(model, (x,))
+        torch.testing.assert_close(program.module()(x), expected)
+    for dynamo in (True, False):
+        model_proto = export(model, x, dynamo=dynamo, opset=18)
+        ops = Counter(node.op_type for node in model_proto.graph.node)
+        assert ops["DepthToSpace"] == 1
+        assert ops["Transpose"] == 0
+        np.testing.assert_allclose(run(model_proto, x.numpy()), expected.numpy(), atol=1e-5)
