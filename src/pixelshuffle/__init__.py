@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._convention import ALIASES as ALIASES
 from ._convention import PRESETS as PRESETS
 from ._convention import Convention as Convention
+from ._convert_model import convert_model as convert_model
 from ._errors import PixelShuffleError as PixelShuffleError
 from ._errors import PixelShuffleTypeError as PixelShuffleTypeError
 from ._layout import LAYOUTS as LAYOUTS
@@ -20,6 +21,8 @@ from ._ops import channel_permutation as channel_permutation
 from ._ops import convert as convert
 from ._ops import pixel_shuffle as pixel_shuffle
 from ._ops import pixel_unshuffle as pixel_unshuffle
+from ._weights import feature_permutation as feature_permutation
+from ._weights import permute_channels as permute_channels
 
 if TYPE_CHECKING:
     from . import nn as nn
@@ -37,6 +40,9 @@ __all__ = [
     "__version__",
     "channel_permutation",
     "convert",
+    "convert_model",
+    "feature_permutation",
+    "permute_channels",
     "pixel_shuffle",
     "pixel_unshuffle",
 ]

@@ -263,7 +263,7 @@ def describe_call(op: str, convention: object, layout: object, dst: object = Non
         return repr(value.spec if isinstance(value, Convention) else value)
 
     layout_text = show(layout.name if isinstance(layout, Layout) else layout)
-    if op == "convert" or op == "channel_permutation":
+    if dst is not None or op in ("convert", "channel_permutation"):
         return f"{op}(src={show(convention)}, dst={show(dst)}, layout={layout_text})"
     return f"{op}(convention={show(convention)}, layout={layout_text})"
 

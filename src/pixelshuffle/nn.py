@@ -21,8 +21,9 @@ from ._errors import PixelShuffleError
 from ._layout import Layout
 from ._ops import describe_call, prepare, run_prepared
 from ._plan import Direction
+from ._weights import permute_inputs_, permute_outputs_
 
-__all__ = ["PixelShuffle", "PixelUnshuffle"]
+__all__ = ["PixelShuffle", "PixelUnshuffle", "permute_inputs_", "permute_outputs_"]
 
 
 class _Shuffle(torch.nn.Module):
