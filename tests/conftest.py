@@ -14,7 +14,16 @@ from types import ModuleType
 import pytest
 from hypothesis import HealthCheck, settings
 
-FRAMEWORKS = ("torch", "tensorflow", "jax", "dm_pix", "onnx", "onnxruntime", "onnxscript")
+FRAMEWORKS = (
+    "torch",
+    "tensorflow",
+    "jax",
+    "dm_pix",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "safetensors",
+)
 
 settings.register_profile(
     "ci",

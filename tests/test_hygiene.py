@@ -51,8 +51,8 @@ def test_public_surface():
     assert set(ps.__all__) == {
         "ALIASES", "LAYOUTS", "Layout", "PRESETS", "Convention", "PixelShuffleError",
         "PixelShuffleTypeError", "__version__", "channel_permutation", "convert",
-        "convert_model", "feature_permutation", "permute_channels", "pixel_shuffle",
-        "pixel_unshuffle",
+        "convert_checkpoint", "convert_model", "feature_permutation", "permute_channels",
+        "pixel_shuffle", "pixel_unshuffle",
     }  # fmt: skip
     for name in ps.__all__:
         assert getattr(ps, name) is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._checkpoint import convert_checkpoint as convert_checkpoint
 from ._convention import ALIASES as ALIASES
 from ._convention import PRESETS as PRESETS
 from ._convention import Convention as Convention
@@ -40,6 +41,7 @@ __all__ = [
     "__version__",
     "channel_permutation",
     "convert",
+    "convert_checkpoint",
     "convert_model",
     "feature_permutation",
     "permute_channels",

@@ -62,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--png", metavar="FILE", help="also write the comparison as a PNG figure")
     show.add_argument("--force", action="store_true", help="overwrite an existing --png file")
+
+    from . import _checkpoint
+
+    convert = commands.add_parser(
+        "convert",
+        help="port a PyTorch checkpoint's weights from one convention to another",
+        description=(
+            "Permute the depth channels of named layers of a checkpoint (.pt, .pth or"
+            " .safetensors) from convention --src to --dst and write a new checkpoint."
+            " Example: pixelshuffle convert tf_model.pt torch_model.pt --src tf --dst torch"
+            " --factor 3 --outputs upsample.0"
+        ),
+    )
+    _checkpoint.add_arguments(convert)
     return parser
 
 
@@ -72,6 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "convert":
+        from ._checkpoint import run
+
+        return run(args)
+    return _show(parser, args)
+
+
+def _show(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from ._show import compare, render_png, render_text
 
     if args.channels < 1:
