@@ -201,7 +201,8 @@ REFUSALS = [
         lambda: nn.Sequential(
             nn.Conv2d(4, 18, 3, groups=2), ps.nn.PixelShuffle(3, convention="tf")
         ),
-        r"Conv2d has 2 groups of 9 channels, and the new order moves channel",
+        r"'0' \(Conv2d\) has 2 groups, and the permutation moves channel 10 to 5, out of its"
+        r" group of 9",
     ),
     (
         "concatenation",

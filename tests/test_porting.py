@@ -136,7 +136,10 @@ def test_grouped_layers_that_would_mix_groups_are_refused():
     depthwise = nn.Conv2d(18, 18, 3, groups=18)
     with pytest.raises(ps.PixelShuffleError, match="groups=18"):
         ps.nn.permute_inputs_(depthwise, 3, src="tf", dst="torch")
-    with pytest.raises(ps.PixelShuffleError, match="GroupNorm normalizes groups of 9 channels"):
+    with pytest.raises(
+        ps.PixelShuffleError,
+        match="GroupNorm has num_groups=2, and the permutation moves channel 10 to 5",
+    ):
         ps.nn.permute_outputs_(nn.GroupNorm(2, 18), 3, src="tf", dst="torch")
 
 

@@ -11,22 +11,32 @@ from pixelshuffle._cli import main
 
 from .conftest import require
 
-README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = {
+    path.name: path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md"))
+}
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+def _blocks(language: str, text: str = README) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
 
 
-@pytest.mark.parametrize("index", range(len(_blocks("python"))))
-def test_python_blocks_run(index):
-    block = _blocks("python")[index]
+PYTHON_BLOCKS = [
+    pytest.param(block, id=f"{name}-{index}")
+    for name, text in {"README.md": README, **DOCS}.items()
+    for index, block in enumerate(_blocks("python", text))
+]
+
+
+@pytest.mark.parametrize("block", PYTHON_BLOCKS)
+def test_python_blocks_run(block):
     if "torch" in block:
         require("torch")
     if "torch.onnx" in block:
         for name in ("onnx", "onnxruntime", "onnxscript"):
             require(name)
-    exec(compile(block, f"README.md python block {index}", "exec"), {})
+    exec(compile(block, "markdown python block", "exec"), {})
 
 
 def test_console_sample_is_real_output(capsys):

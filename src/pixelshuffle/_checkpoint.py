@@ -40,7 +40,7 @@ import numpy as np
 
 from ._errors import PixelShuffleError
 from ._ops import channel_permutation
-from ._weights import feature_permutation
+from ._weights import check_groups, feature_permutation
 
 __all__ = ["LayerSpec", "add_arguments", "convert_checkpoint", "run"]
 
@@ -166,7 +166,9 @@ def _plan_layer(
                 " pixelshuffle.nn.permute_outputs_/permute_inputs_"
             )
         order = _order(weight.shape[axis], layer, where)
-        _check_groups(order, layer, where)
+        check_groups(
+            order, layer.groups, f"{where}: layer {layer.name!r} has groups={layer.groups}"
+        )
     planned.append((f"{prefix}weight", weight, order, axis))
     bias = tensors.get(f"{prefix}bias")
     if bias is not None and layer.role.startswith("outputs"):
@@ -199,18 +201,6 @@ def _order(channels: int, layer: LayerSpec, where: str) -> np.ndarray:
         raise PixelShuffleError(
             f"{where}: layer {layer.name!r} ({channels} channels): {detail}"
         ) from None
-
-
-def _check_groups(order: np.ndarray, layer: LayerSpec, where: str) -> None:
-    if layer.groups == 1:
-        return
-    size = len(order) // layer.groups
-    moved = [j for j in range(len(order)) if order[j] // size != j // size]
-    if moved:
-        raise PixelShuffleError(
-            f"{where}: layer {layer.name!r} has groups={layer.groups}, and the new order moves"
-            f" channel {order[moved[0]]} to {moved[0]}, out of its group of {size}"
-        )
 
 
 def _torch() -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 from ._convention import Convention, parse_convention
 from ._errors import PixelShuffleError, PixelShuffleTypeError
 from ._ops import ConventionLike, channel_permutation
+from ._weights import check_groups
 
 __all__ = ["convert_model"]
 
@@ -194,9 +195,9 @@ def _plan_change(
     except PixelShuffleError as error:
         raise PixelShuffleError(f"{where}: shuffle {name!r}: {error}") from None
     for layer in change.outputs:
-        _check_groups(layer, change.order, "outputs", where)
+        _check_groups(layer, change.order, modules, where)
     for layer in change.inputs:
-        _check_groups(layer, change.order, "inputs", where)
+        _check_groups(layer, change.order, modules, where)
     return change
 
 
@@ -396,17 +397,10 @@ def _channels(layer: Any, side: str) -> int:
     return int(layer.out_channels if side == "outputs" else layer.in_channels)
 
 
-def _check_groups(layer: Any, order: Any, side: str, where: str) -> None:
+def _check_groups(layer: Any, order: Any, modules: dict[str, Any], where: str) -> None:
     groups = getattr(layer, "groups", None) or getattr(layer, "num_groups", 1)
-    if groups == 1:
-        return
-    size = len(order) // groups
-    moved = [j for j in range(len(order)) if order[j] // size != j // size]
-    if moved:
-        raise PixelShuffleError(
-            f"{where}: {type(layer).__name__} has {groups} groups of {size} channels, and the"
-            f" new order moves channel {order[moved[0]]} to {moved[0]}, out of its group"
-        )
+    name = next(name for name, module in modules.items() if module is layer)
+    check_groups(order, groups, f"{where}: {name!r} ({type(layer).__name__}) has {groups} groups")
 
 
 def _permute(layer: Any, order: Any, side: str) -> None:

@@ -220,13 +220,7 @@ def _permute_conv(layer: Any, order: np.ndarray, side: Side, transposed: bool, w
     full_axis = (1 if transposed else 0) if side == "outputs" else (0 if transposed else 1)
     channels = len(order)
     size = channels // groups
-    moved = [j for j in range(channels) if order[j] // size != j // size]
-    if moved:
-        raise PixelShuffleError(
-            f"{where}: {name} has groups={groups}, and the permutation moves channel"
-            f" {order[moved[0]]} to {moved[0]}, out of its group of {size}; a grouped layer"
-            " can only be ported when every channel stays in its group"
-        )
+    check_groups(order, groups, f"{where}: {name} has groups={groups}")
     weight = layer.weight
     if weight.shape[full_axis] == channels:  # the axis spans every channel: index it
         weight.copy_(weight.index_select(full_axis, _index(order, weight)))
@@ -287,17 +281,25 @@ def _permute_per_channel(
         channels = layer.num_features
     order = _permutation(where, channels, factor, src, dst, layout, f"{name} channels")
     if isinstance(layer, torch.nn.GroupNorm):
-        size = channels // layer.num_groups
-        moved = [j for j in range(channels) if order[j] // size != j // size]
-        if moved:
-            raise PixelShuffleError(
-                f"{where}: GroupNorm normalizes groups of {size} channels, and the"
-                f" permutation moves channel {order[moved[0]]} to {moved[0]}, out of its"
-                " group; it can only be ported when every channel stays in its group"
-            )
+        check_groups(
+            order, layer.num_groups, f"{where}: GroupNorm has num_groups={layer.num_groups}"
+        )
     for tensor in (*layer.parameters(recurse=False), *layer.buffers(recurse=False)):
         if tensor.dim() >= 1 and tensor.shape[0] == channels:
             tensor.copy_(tensor.index_select(0, _index(order, tensor)))
+
+
+def check_groups(order: np.ndarray, groups: int, context: str) -> None:
+    """Refuse a permutation that moves a channel into another of ``groups`` equal groups:
+    a grouped layer (or GroupNorm) cannot absorb it."""
+    size = len(order) // groups
+    moved = [j for j in range(len(order)) if order[j] // size != j // size]
+    if groups > 1 and moved:
+        raise PixelShuffleError(
+            f"{context}, and the permutation moves channel {order[moved[0]]} to {moved[0]},"
+            f" out of its group of {size}; a grouped layer can only be ported when every"
+            " channel stays in its group"
+        )
 
 
 def _permutation(
