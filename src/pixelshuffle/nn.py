@@ -16,14 +16,26 @@ try:
 except ImportError as error:  # pragma: no cover - exercised in a subprocess test
     raise ImportError("pixelshuffle.nn needs PyTorch: pip install 'pixelshuffle[torch]'") from error
 
+from ._blocks import DesubpixelDownsampler, SpaceToDepthStem, SubPixelConv, Upsampler
 from ._convention import Convention
 from ._errors import PixelShuffleError
+from ._icnr import icnr_
 from ._layout import Layout
 from ._ops import describe_call, prepare, run_prepared
 from ._plan import Direction
 from ._weights import permute_inputs_, permute_outputs_
 
-__all__ = ["PixelShuffle", "PixelUnshuffle", "permute_inputs_", "permute_outputs_"]
+__all__ = [
+    "DesubpixelDownsampler",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "SpaceToDepthStem",
+    "SubPixelConv",
+    "Upsampler",
+    "icnr_",
+    "permute_inputs_",
+    "permute_outputs_",
+]
 
 
 class _Shuffle(torch.nn.Module):
