@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     _checkpoint.add_arguments(convert)
+
+    from . import _bench
+
+    bench = commands.add_parser("bench", help=_bench.HELP, description=_bench.DESCRIPTION)
+    _bench.add_arguments(bench)
     return parser
 
 
@@ -88,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "convert":
         from ._checkpoint import run
+
+        return run(args)
+    if args.command == "bench":
+        from ._bench import run
 
         return run(args)
     return _show(parser, args)
