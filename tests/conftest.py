@@ -23,6 +23,7 @@ FRAMEWORKS = (
     "onnxruntime",
     "onnxscript",
     "safetensors",
+    "numba",
 )
 
 settings.register_profile(

@@ -17,6 +17,7 @@ FRAMEWORKS = (
     "onnxruntime",
     "onnxscript",
     "matplotlib",
+    "numba",
 )
 
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import _kernels
 from ._errors import PixelShuffleError, PixelShuffleTypeError, format_shape
 from ._layout import Layout
 from ._plan import Plan
@@ -55,7 +56,8 @@ class Backend:
         np = sys.modules["numpy"]
         if not np.may_share_memory(target, out):  # pragma: no cover - a split never copies
             raise AssertionError("reshaping out= copied it")
-        np.copyto(target, moved, casting="no")
+        if not _kernels.copy_numpy(moved, target):
+            np.copyto(target, moved, casting="no")
         return out
 
     def check_out(self, where: str, x: Any, out: Any, expected: tuple[int, ...]) -> None:
@@ -79,8 +81,13 @@ class Backend:
         y = x.reshape(split)
         if perm is not None:
             y = y.transpose(perm)
-        y = y.reshape(out)
         np = sys.modules["numpy"]
+        # not a subclass, whose copies may carry more than data
+        if type(x) is np.ndarray and y.nbytes >= _kernels.MIN_BYTES:
+            result = np.empty(y.shape, dtype=y.dtype)
+            if _kernels.copy_numpy(y, result):
+                return result.reshape(out)
+        y = y.reshape(out)
         return y.copy() if np.may_share_memory(y, x) else y
 
     def prefers_channels_last(self, x: Any, layout: Layout) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
+from . import _kernels
 from ._backends import Backend, Shape, _check_out_metadata, _recipe, _type_name
 from ._errors import PixelShuffleError, PixelShuffleTypeError
 from ._layout import Layout
@@ -55,6 +56,10 @@ class _TorchBackend(Backend):
         y = x.reshape(split)
         if perm is not None:
             y = y.permute(*perm)
+        if _is_plain_eager(x) and _kernel_applies(y):
+            result = torch.empty(y.shape, dtype=y.dtype, device=y.device)
+            if _kernel_copy(y, result):
+                return result.view(out)
         # Exactly one copy, always a fresh tensor: reshape() would return a view of x
         # when nothing moves, also under inference_mode, torch.compile and export.
         return y.clone(memory_format=torch.contiguous_format).view(out)
@@ -65,7 +70,9 @@ class _TorchBackend(Backend):
         if perm is not None:
             moved = moved.permute(*perm)
         # out's axes split into the blocks of the plan: a view for any strides of out
-        out.view(moved.shape).copy_(moved)
+        target = out.view(moved.shape)
+        if not (_is_plain_eager(x) and _kernel_applies(moved) and _kernel_copy(moved, target)):
+            target.copy_(moved)
         return out
 
     def check_out(self, where: str, x: Any, out: Any, expected: tuple[int, ...]) -> None:
@@ -131,7 +138,47 @@ def _is_plain_eager(x: torch.Tensor) -> bool:
         and type(x) is torch.Tensor
         and not torch.jit.is_tracing()
         and _get_current_dispatch_mode() is None
+        and not torch._C._functorch.is_functorch_wrapped_tensor(x)
     )
+
+
+# Kernels see the bits of an element: an integer type of the same size.
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _kernel_applies(y: torch.Tensor) -> bool:
+    """Whether a CPU kernel may copy the (permuted) view ``y``: plain strided memory of
+    a kernel element size, large enough to be worth it, and no lazy conj/neg bit."""
+    return (
+        y.device.type == "cpu"
+        and y.layout == torch.strided
+        and y.element_size() in _BITS
+        and y.numel() * y.element_size() >= _kernels.MIN_BYTES
+        and not y.is_conj()
+        and not y.is_neg()
+        and not y.is_quantized
+        and _kernels.cpu_kernels() is not None
+    )
+
+
+def _kernel_copy(source: torch.Tensor, target: torch.Tensor) -> bool:
+    """``target[...] = source`` (same shape and dtype, any strides) by a CPU kernel."""
+    return _kernels.copy_strided(
+        _flat(source),
+        _flat(target),
+        source.shape,
+        source.stride(),
+        target.stride(),
+        source.numel() * source.element_size(),
+    )
+
+
+def _flat(t: torch.Tensor) -> Any:
+    """A 1-D unsigned NumPy view of the memory ``t`` spans, from its first element."""
+    size = t.element_size()
+    extent = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    bits = t.detach().view(_BITS[size]).as_strided((extent,), (1,))
+    return bits.numpy().view(_kernels.UNSIGNED[size])
 
 
 def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:

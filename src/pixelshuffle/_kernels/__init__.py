@@ -1,0 +1,92 @@
+"""Fast paths behind the plan.
+
+The reference path (reshape → transpose → copy by the array's own framework) stays the
+fallback and defines the result; a kernel here gives bit-identical results and is used
+only where it applies. ``PIXELSHUFFLE_KERNELS=0`` turns the kernels off (for comparison
+and debugging); without numba installed (``pip install 'pixelshuffle[fast]'``) they are
+off too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["copy_numpy", "copy_strided", "cpu_kernels"]
+
+UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+# Below this, a framework's own copy costs less than preparing a kernel call.
+MIN_BYTES = 1 << 15
+# From here on the copy is spread over threads; below, waking them costs more than it saves.
+PARALLEL_BYTES = 1 << 20
+
+_CPU: ModuleType | bool | None = False  # False: not looked for yet
+
+
+def cpu_kernels() -> ModuleType | None:
+    """The numba CPU kernels, imported on first use; ``None`` when unavailable or off."""
+    global _CPU
+    if _CPU is False:
+        _CPU = None
+        if os.environ.get("PIXELSHUFFLE_KERNELS", "1") != "0":
+            try:
+                from . import cpu
+
+                _CPU = cpu
+            except ImportError:  # numba is an optional dependency
+                pass
+    return _CPU  # type: ignore[return-value]
+
+
+def copy_strided(
+    src: np.ndarray,
+    dst: np.ndarray,
+    shape: Sequence[int],
+    src_strides: Sequence[int],
+    dst_strides: Sequence[int],
+    nbytes: int,
+) -> bool:
+    """Copy between two stridings (in elements) of ``shape`` over the flat unsigned
+    arrays ``src`` and ``dst``; ``False`` (nothing written) when no kernel applies."""
+    kernels = cpu_kernels()
+    if kernels is None or min(src_strides, default=0) < 0 or min(dst_strides, default=0) < 0:
+        return False
+    plan = kernels.plan_copy(tuple(shape), tuple(src_strides), tuple(dst_strides))
+    if plan is None:
+        return False
+    kernels.copy_permuted(plan, src, dst, nbytes >= PARALLEL_BYTES)
+    return True
+
+
+def copy_numpy(src: np.ndarray, dst: np.ndarray) -> bool:
+    """``dst[...] = src`` for NumPy arrays of one shape and dtype, any strides, by a
+    kernel; ``False`` (nothing written) when none applies."""
+    itemsize = src.dtype.itemsize
+    if (
+        itemsize not in UNSIGNED
+        or src.dtype.hasobject
+        or src.nbytes < MIN_BYTES
+        or min((*src.strides, *dst.strides), default=0) < 0
+        or cpu_kernels() is None
+        or any(stride % itemsize for stride in (*src.strides, *dst.strides))
+    ):
+        return False
+    return copy_strided(
+        _flat(src),
+        _flat(dst),
+        src.shape,
+        [stride // itemsize for stride in src.strides],
+        [stride // itemsize for stride in dst.strides],
+        src.nbytes,
+    )
+
+
+def _flat(array: np.ndarray) -> Any:
+    """A 1-D unsigned view from ``array``'s first element over all the memory it spans."""
+    unsigned = array.view(UNSIGNED[array.dtype.itemsize])
+    extent = 1 + sum((n - 1) * s for n, s in zip(array.shape, array.strides)) // array.itemsize
+    return np.lib.stride_tricks.as_strided(unsigned, shape=(extent,), strides=(array.itemsize,))

@@ -1,0 +1,178 @@
+"""The fast CPU kernels give bit-identical results to the reference path and to the
+oracle, for every convention, layout, rank, direction and element size, on strided and
+channels-last inputs and strided ``out=`` arrays, serial and parallel."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import pixelshuffle as ps
+from pixelshuffle import _kernels
+
+from . import oracle
+from .conftest import require
+
+require("numba")  # the kernels' compiler; without it the library uses the reference path
+
+FACTORS = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
+COARSE = {1: (7,), 2: (5, 4), 3: (3, 2, 4)}
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def kernels_always(request, monkeypatch):
+    """Route every copy, however small, through the kernels (serial or parallel)."""
+    assert _kernels.cpu_kernels() is not None
+    monkeypatch.setattr(_kernels, "MIN_BYTES", 0)
+    monkeypatch.setattr(_kernels, "PARALLEL_BYTES", 0 if request.param == "parallel" else 1 << 62)
+    calls = []
+    original = _kernels.cpu_kernels().copy_permuted
+
+    def counting(*args):
+        calls.append(args[0].kind)
+        return original(*args)
+
+    monkeypatch.setattr(_kernels.cpu_kernels(), "copy_permuted", counting)
+    return calls
+
+
+def _depth(layout, dtype, batch=(2,)):
+    rank = len(layout) - 2
+    depth = 3 * math.prod(FACTORS[rank])
+    shape = (
+        (*batch, *COARSE[rank], depth) if layout.endswith("C") else (*batch, depth, *COARSE[rank])
+    )
+    values = np.arange(math.prod(shape)) % 251
+    return values.astype(dtype).reshape(shape)
+
+
+CONVENTIONS = ["torch", "tf", "caffe", "order"]
+
+
+def _order(convention, layout):
+    if convention == "order":
+        return layout[1:].replace("C", "").lower()[::-1] + "c"
+    return oracle.preset_order(convention, layout)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float16, np.float32, np.complex64])
+@pytest.mark.parametrize("layout", oracle.ALL_LAYOUTS)
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_numpy_kernels_equal_the_oracle(kernels_always, convention, layout, dtype):
+    order = _order(convention, layout)
+    factors = FACTORS[len(layout) - 2]
+    x = _depth(layout, dtype)
+    up = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
+    np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, layout))
+    down = ps.pixel_unshuffle(up, factors, convention=order, layout=layout)
+    np.testing.assert_array_equal(down, x)
+    converted = ps.convert(x, factors, src=order, dst="tf", layout=layout)
+    p = ps.channel_permutation(x.shape[-1 if layout.endswith("C") else 1], factors, src=order,
+                               dst="tf", layout=layout)  # fmt: skip
+    np.testing.assert_array_equal(converted, np.take(x, p, axis=-1 if layout.endswith("C") else 1))
+    assert kernels_always  # the kernels ran
+
+
+def test_numpy_strided_input_and_strided_out(kernels_always):
+    base = _depth("NCHW", np.int32, batch=(4,))
+    x = base[::2, :, :, ::-1][..., ::-1]  # strided batch; a double reversal is a plain view
+    out_base = np.zeros((2, 3, 15, 8 * 2), np.int32)
+    out = out_base[..., ::2]
+    ps.pixel_shuffle(x, (3, 2), convention="caffe", out=out)
+    np.testing.assert_array_equal(
+        out, oracle.shuffle(np.ascontiguousarray(x), (3, 2), "cwh", "NCHW")
+    )
+    assert not out_base[..., 1::2].any()
+    reversed_input = base[:, :, ::-1]  # a negative stride: the reference path takes it
+    np.testing.assert_array_equal(
+        ps.pixel_shuffle(reversed_input, (3, 2), convention="tf"),
+        oracle.shuffle(np.ascontiguousarray(reversed_input), (3, 2), "hwc", "NCHW"),
+    )
+
+
+class TestTorch:
+    torch = require("torch")
+
+    @pytest.mark.parametrize(
+        "dtype", ["bool", "uint8", "bfloat16", "float16", "float32", "int64", "complex64"]
+    )
+    @pytest.mark.parametrize("layout", ["NCHW", "NHWC", "NCL", "NDHWC"])
+    @pytest.mark.parametrize("convention", CONVENTIONS)
+    def test_torch_kernels_equal_the_reference(self, kernels_always, convention, layout, dtype):
+        torch = self.torch
+        order = _order(convention, layout)
+        factors = FACTORS[len(layout) - 2]
+        x = torch.from_numpy(_depth(layout, np.int64)).to(getattr(torch, dtype))
+        up = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
+        expected = oracle.shuffle(x.to(torch.int64 if dtype != "complex64" else x.dtype).numpy(),
+                                  factors, order, layout)  # fmt: skip
+        assert np.array_equal(
+            up.to(torch.int64 if dtype != "complex64" else up.dtype).numpy(), expected
+        )
+        assert torch.equal(ps.pixel_unshuffle(up, factors, convention=order, layout=layout), x)
+        assert kernels_always
+
+    @pytest.mark.parametrize("convention", ["torch", "tf", "caffe"])
+    def test_channels_last_and_3d_formats(self, kernels_always, convention):
+        torch = self.torch
+        x = torch.from_numpy(_depth("NCHW", np.float32)).contiguous(
+            memory_format=torch.channels_last
+        )
+        up = ps.pixel_shuffle(x, (3, 2), convention=convention)
+        assert up.is_contiguous(memory_format=torch.channels_last)
+        order = oracle.preset_order(convention, "NCHW")
+        np.testing.assert_array_equal(up.numpy(), oracle.shuffle(x.numpy(), (3, 2), order, "NCHW"))
+        back = ps.pixel_unshuffle(up, (3, 2), convention=convention)
+        assert torch.equal(back, x)
+        assert back.is_contiguous(memory_format=torch.channels_last)
+        v = torch.from_numpy(_depth("NCDHW", np.float32)).contiguous(
+            memory_format=torch.channels_last_3d
+        )
+        volume = ps.pixel_shuffle(v, (2, 3, 2), convention=convention, layout="NCDHW")
+        assert volume.is_contiguous(memory_format=torch.channels_last_3d)
+        order = oracle.preset_order(convention, "NCDHW")
+        np.testing.assert_array_equal(
+            volume.numpy(), oracle.shuffle(v.numpy(), (2, 3, 2), order, "NCDHW")
+        )
+
+    def test_strided_input_and_out(self, kernels_always):
+        torch = self.torch
+        base = torch.arange(4 * 18 * 5 * 16, dtype=torch.float32).reshape(4, 18, 5, 16)
+        x = base[1::2, :, :, ::2]  # strided
+        expected = oracle.shuffle(x.contiguous().numpy(), (3, 3), "hwc", "NCHW")
+        np.testing.assert_array_equal(ps.pixel_shuffle(x, 3, convention="tf").numpy(), expected)
+        wide = torch.zeros(2, 2, 15, 48)
+        ps.pixel_shuffle(x, 3, convention="tf", out=wide[..., ::2])
+        np.testing.assert_array_equal(wide[..., ::2].numpy(), expected)
+        assert not wide[..., 1::2].any()
+        out_cl = torch.zeros(2, 2, 15, 24).contiguous(memory_format=torch.channels_last)
+        ps.pixel_shuffle(x, 3, convention="tf", out=out_cl)
+        np.testing.assert_array_equal(out_cl.numpy(), expected)
+
+    def test_lazy_conjugate_and_negative_views_take_the_reference_path(self, kernels_always):
+        torch = self.torch
+        z = torch.randn(1, 8, 3, 4, dtype=torch.complex64)
+        conj = z.conj()  # a lazy view: its memory holds z
+        assert conj.is_conj()
+        assert torch.equal(
+            ps.pixel_shuffle(conj, 2), torch.nn.functional.pixel_shuffle(conj.resolve_conj(), 2)
+        )
+
+    def test_autograd_runs_the_kernels_both_ways(self, kernels_always):
+        torch = self.torch
+        x = torch.randn(2, 18, 5, 4, dtype=torch.float64, requires_grad=True)
+        weight = torch.randn(2, 2, 15, 12, dtype=torch.float64)
+        (ps.pixel_shuffle(x, 3, convention="caffe") * weight).sum().backward()
+        np.testing.assert_array_equal(
+            x.grad.numpy(), oracle.unshuffle(weight.numpy(), (3, 3), "cwh", "NCHW")
+        )
+        assert len(kernels_always) >= 2  # forward and backward
+
+    def test_large_uint8_tensor_is_copied_in_parallel(self):
+        torch = self.torch
+        x = (torch.arange(2 * 27 * 128 * 160) % 251).to(torch.uint8).reshape(2, 27, 128, 160)
+        assert x.numel() >= _kernels.PARALLEL_BYTES
+        wide = ps.pixel_shuffle(x.to(torch.int32), 3, convention="tf")  # 4-byte kernel
+        assert torch.equal(ps.pixel_shuffle(x, 3, convention="tf"), wide.to(torch.uint8))
