@@ -220,6 +220,18 @@ _BY_PACKAGE = {
 
 def backend_for(x: object, op: str) -> Backend:
     """The backend for ``x``'s type; a :class:`PixelShuffleTypeError` if there is none."""
+    backend = _BY_TYPE.get(type(x))
+    if backend is None:
+        backend = _find_backend(x, op)
+        if len(_BY_TYPE) < 64:  # types are few; a bound keeps odd programs from growing it
+            _BY_TYPE[type(x)] = backend
+    return backend
+
+
+_BY_TYPE: dict[type, Backend] = {}
+
+
+def _find_backend(x: object, op: str) -> Backend:
     for cls in type(x).__mro__:
         package = cls.__module__.partition(".")[0]
         backend = _BY_PACKAGE.get(package)

@@ -184,7 +184,7 @@ def channel_permutation(
         )
     if channels < 0:
         raise PixelShuffleError(f"{where}: channels must be a non-negative int, got {channels}")
-    prepared = prepare(where, "convert", factor, src, layout, dst)
+    prepared = prepare("channel_permutation", "convert", factor, src, layout, dst)
     depth = math.prod(prepared.factors)
     if channels % depth:
         raise PixelShuffleError(
@@ -220,8 +220,7 @@ def _run(
     *,
     out: Any = None,
 ) -> Any:
-    call = describe_call(op, convention, layout, dst)
-    prepared = prepare(call, direction, factor, convention, layout, dst)
+    prepared = prepare(op, direction, factor, convention, layout, dst)
     return run_prepared(prepared, direction, x, out)
 
 
@@ -269,7 +268,7 @@ def describe_call(op: str, convention: object, layout: object, dst: object = Non
 
 
 def prepare(
-    where: str,
+    op: str,
     direction: Direction,
     factor: Factor,
     convention: ConventionLike,
@@ -282,10 +281,10 @@ def prepare(
     plain = (_plain_name(convention), _plain_name(layout), _plain_name(dst))
     if all(name is not _NOT_PLAIN for name in plain):
         if type(factor) is int:
-            return _prepare_cached(where, direction, factor, *plain)
+            return _prepare_cached(op, direction, factor, *plain)
         if isinstance(factor, (tuple, list)) and all(type(f) is int for f in factor):
-            return _prepare_cached(where, direction, tuple(factor), *plain)
-    return _prepare_uncached(where, direction, factor, convention, layout, dst)
+            return _prepare_cached(op, direction, tuple(factor), *plain)
+    return _prepare_uncached(op, direction, factor, convention, layout, dst)
 
 
 _NOT_PLAIN = object()
@@ -302,13 +301,14 @@ def _plain_name(name: object) -> object:
 
 
 def _prepare_uncached(
-    where: str,
+    op: str,
     direction: Direction,
     factor: Factor,
     convention: ConventionLike,
     layout: LayoutLike,
     dst: ConventionLike | None,
 ) -> _Prepared:
+    where = describe_call(op, convention, layout, dst)
     try:
         parsed_layout = parse_layout(layout)
         factors = normalize_factor(factor, parsed_layout)

@@ -13,7 +13,7 @@ so it is computed once and cached.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._layout import Layout
@@ -23,6 +23,7 @@ __all__ = ["Plan", "build_plan", "inverse_plan"]
 
 Direction = Literal["shuffle", "unshuffle", "convert"]
 _Group = tuple[str, ...]
+_Rule = tuple[int, int, int]  # (input axis or -1, divisor, multiplier)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Plan:
     out_groups: tuple[_Group, ...]
     split_blocks: tuple[_Group, ...]
     perm: tuple[int, ...]
+    # how shapes() sizes the split blocks and the output axes; derived from the rest
+    rules: tuple[tuple[_Rule, ...], tuple[_Rule, ...]] = field(
+        default=((), ()), compare=False, repr=False
+    )
 
     @property
     def n_axes(self) -> int:
@@ -58,29 +63,15 @@ class Plan:
 
         Sizes may be symbolic (``torch.SymInt``): only ``//`` and ``*`` are applied.
         """
-        # plain loops: torch.compile traces this and cannot trace math.prod of a generator
-        size: dict[str, Any] = {}
-        for m, f in enumerate(self.factors):
-            size[f"o{m}"] = f
-        for group, extent in zip(self.in_groups, trailing):
-            known = 1
-            for symbol in group:
-                if symbol[0] == "o":
-                    known *= size[symbol]
-            for symbol in group:
-                if symbol[0] != "o":
-                    size[symbol] = extent // known
-        return (
-            tuple(_product(size, block) for block in self.split_blocks),
-            tuple(_product(size, group) for group in self.out_groups),
-        )
-
-
-def _product(size: dict[str, Any], symbols: _Group) -> Any:
-    total = 1
-    for symbol in symbols:
-        total = total * size[symbol]
-    return total
+        # plain loops over precomputed rules: this runs on every call, and
+        # torch.compile traces it (it cannot trace math.prod of a generator)
+        split = []
+        for axis, divisor, multiplier in self.rules[0]:
+            split.append(multiplier if axis < 0 else trailing[axis] // divisor * multiplier)
+        out = []
+        for axis, divisor, multiplier in self.rules[1]:
+            out.append(multiplier if axis < 0 else trailing[axis] // divisor * multiplier)
+        return tuple(split), tuple(out)
 
 
 @memoize(maxsize=1024)
@@ -113,16 +104,52 @@ def build_plan(
     unit = {f"o{m}" for m, f in enumerate(factors) if f == 1}
     in_groups = tuple(tuple(s for s in g if s not in unit) for g in in_groups)
     out_groups = tuple(tuple(s for s in g if s not in unit) for g in out_groups)
-    split_blocks, perm = _blocks_and_perm(in_groups, out_groups)
-    return Plan(factors, in_groups, out_groups, split_blocks, perm)
+    return _make_plan(factors, in_groups, out_groups)
 
 
 @memoize(maxsize=1024)
 def inverse_plan(plan: Plan) -> Plan:
     """The plan that undoes ``plan``: the backward of an op is its inverse applied to the
     incoming gradient."""
-    split_blocks, perm = _blocks_and_perm(plan.out_groups, plan.in_groups)
-    return Plan(plan.factors, plan.out_groups, plan.in_groups, split_blocks, perm)
+    return _make_plan(plan.factors, plan.out_groups, plan.in_groups)
+
+
+def _make_plan(
+    factors: tuple[int, ...], in_groups: tuple[_Group, ...], out_groups: tuple[_Group, ...]
+) -> Plan:
+    split_blocks, perm = _blocks_and_perm(in_groups, out_groups)
+    rules = (_rules(factors, in_groups, split_blocks), _rules(factors, in_groups, out_groups))
+    return Plan(factors, in_groups, out_groups, split_blocks, perm, rules)
+
+
+def _rules(
+    factors: tuple[int, ...], in_groups: tuple[_Group, ...], groups: tuple[_Group, ...]
+) -> tuple[_Rule, ...]:
+    """For every group, its size as ``trailing[axis] // divisor * multiplier`` (``axis``
+    -1: just ``multiplier``). A group holds at most one coarse symbol (``c`` or
+    ``s<m>``), whose size is its input axis over the factors sharing that axis."""
+    # plain loops: torch.compile traces this when it plans inside a compiled function,
+    # and cannot trace math.prod of a generator
+    factor = {f"o{m}": f for m, f in enumerate(factors)}
+    home = {s: k for k, group in enumerate(in_groups) for s in group if s not in factor}
+    divisor = [_product_of_factors(group, factor) for group in in_groups]
+    rules = []
+    for group in groups:
+        multiplier = _product_of_factors(group, factor)
+        coarse = [s for s in group if s not in factor]
+        if coarse:
+            (symbol,) = coarse
+            rules.append((home[symbol], divisor[home[symbol]], multiplier))
+        else:
+            rules.append((-1, 1, multiplier))
+    return tuple(rules)
+
+
+def _product_of_factors(group: _Group, factor: dict[str, int]) -> int:
+    total = 1
+    for symbol in group:
+        total *= factor.get(symbol, 1)
+    return total
 
 
 def _digits(order: str, letters: str) -> tuple[str, ...]:

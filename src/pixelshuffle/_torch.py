@@ -56,7 +56,8 @@ class _TorchBackend(Backend):
         y = x.reshape(split)
         if perm is not None:
             y = y.permute(*perm)
-        if _is_plain_eager(x) and _kernel_applies(y):
+        # sizes first (cheap), but never under a tracer, where comparing them would guard
+        if not torch.compiler.is_compiling() and _kernel_applies(y) and _is_plain_eager(x):
             result = torch.empty(y.shape, dtype=y.dtype, device=y.device)
             if _kernel_copy(y, result):
                 return result.view(out)
@@ -71,7 +72,12 @@ class _TorchBackend(Backend):
             moved = moved.permute(*perm)
         # out's axes split into the blocks of the plan: a view for any strides of out
         target = out.view(moved.shape)
-        if not (_is_plain_eager(x) and _kernel_applies(moved) and _kernel_copy(moved, target)):
+        if not (
+            not torch.compiler.is_compiling()
+            and _kernel_applies(moved)
+            and _is_plain_eager(x)
+            and _kernel_copy(moved, target)
+        ):
             target.copy_(moved)
         return out
 
@@ -115,7 +121,11 @@ class _TorchBackend(Backend):
 
     def native_export(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> Any:
         node = prepared.onnx_node
-        if node is None or len(shape) != 4 or not torch.onnx.is_in_onnx_export():
+        if node is None or len(shape) != 4:
+            return None
+        # both exporters trace (jit) or compile (dynamo): only then ask the slower question
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        if not tracing or not torch.onnx.is_in_onnx_export():
             return None
         op_type, mode = node
         blocksize = prepared.factors[0]
@@ -150,10 +160,10 @@ def _kernel_applies(y: torch.Tensor) -> bool:
     """Whether a CPU kernel may copy the (permuted) view ``y``: plain strided memory of
     a kernel element size, large enough to be worth it, and no lazy conj/neg bit."""
     return (
-        y.device.type == "cpu"
+        y.numel() * y.element_size() >= _kernels.MIN_BYTES
+        and y.device.type == "cpu"
         and y.layout == torch.strided
         and y.element_size() in _BITS
-        and y.numel() * y.element_size() >= _kernels.MIN_BYTES
         and not y.is_conj()
         and not y.is_neg()
         and not y.is_quantized

@@ -21,7 +21,7 @@ from ._convention import Convention
 from ._errors import PixelShuffleError
 from ._icnr import icnr_
 from ._layout import Layout
-from ._ops import describe_call, prepare, run_prepared
+from ._ops import prepare, run_prepared
 from ._plan import Direction
 from ._weights import permute_inputs_, permute_outputs_
 
@@ -48,9 +48,10 @@ class _Shuffle(torch.nn.Module):
         layout: str | Layout = "NCHW",
     ) -> None:
         super().__init__()
-        call = describe_call(type(self).__name__, convention, layout)
         # validated and planned once, here: forward only runs the plan
-        self._prepared = prepare(call, self._direction, factor, convention, layout, None)
+        self._prepared = prepare(
+            type(self).__name__, self._direction, factor, convention, layout, None
+        )
         self.factor = factor if type(factor) is int else self._prepared.factors
         self.convention = Convention(convention).spec
         self.layout = self._prepared.layout.name

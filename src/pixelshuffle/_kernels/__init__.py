@@ -19,8 +19,9 @@ import numpy as np
 __all__ = ["copy_numpy", "copy_strided", "cpu_kernels"]
 
 UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-# Below this, a framework's own copy costs less than preparing a kernel call.
-MIN_BYTES = 1 << 15
+# Below this, the frameworks' own copies measured as fast or faster (short rows leave the
+# kernels' loops too little to do; see benchmarks/README.md).
+MIN_BYTES = 1 << 20
 # From here on the copy is spread over threads; below, waking them costs more than it saves.
 PARALLEL_BYTES = 1 << 20
 
