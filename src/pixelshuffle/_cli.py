@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help=_bench.HELP, description=_bench.DESCRIPTION)
     _bench.add_arguments(bench)
+
+    from . import _verify
+
+    verify = commands.add_parser("verify", help=_verify.HELP, description=_verify.DESCRIPTION)
+    _verify.add_arguments(verify)
     return parser
 
 
@@ -97,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     if args.command == "bench":
         from ._bench import run
+
+        return run(args)
+    if args.command == "verify":
+        from ._verify import run
 
         return run(args)
     return _show(parser, args)

@@ -56,8 +56,7 @@ class _TorchBackend(Backend):
         y = x.reshape(split)
         if perm is not None:
             y = y.permute(*perm)
-        # sizes first (cheap), but never under a tracer, where comparing them would guard
-        if not torch.compiler.is_compiling() and _kernel_applies(y) and _is_plain_eager(x):
+        if _untraced() and _kernel_applies(y) and _is_plain_eager(x):
             result = torch.empty(y.shape, dtype=y.dtype, device=y.device)
             if _kernel_copy(y, result):
                 return result.view(out)
@@ -73,7 +72,7 @@ class _TorchBackend(Backend):
         # out's axes split into the blocks of the plan: a view for any strides of out
         target = out.view(moved.shape)
         if not (
-            not torch.compiler.is_compiling()
+            _untraced()
             and _kernel_applies(moved)
             and _is_plain_eager(x)
             and _kernel_copy(moved, target)
@@ -150,6 +149,11 @@ def _is_plain_eager(x: torch.Tensor) -> bool:
         and _get_current_dispatch_mode() is None
         and not torch._C._functorch.is_functorch_wrapped_tensor(x)
     )
+
+
+def _untraced() -> bool:
+    # checked before sizes are compared: under a tracer a comparison guards or warns
+    return not torch.compiler.is_compiling() and not torch.jit.is_tracing()
 
 
 # Kernels see the bits of an element: an integer type of the same size.
