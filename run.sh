@@ -4,6 +4,7 @@
 #
 #   ./run.sh show [OPTIONS]   the demonstration: `pixelshuffle show` (see --help)
 #   ./run.sh test [PYTEST_ARGS]  lint and the whole test suite
+#   ./run.sh sr [OPTIONS]     the super-resolution example (about a minute on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -32,12 +33,16 @@ show)
     ensure_installed plot
     exec "$venv/bin/pixelshuffle" show "$@"
     ;;
+sr)
+    ensure_installed examples
+    exec "$venv/bin/python" examples/super_resolution.py "$@"
+    ;;
 test)
     ensure_installed test
     export PIXELSHUFFLE_TEST_FRAMEWORKS=${PIXELSHUFFLE_TEST_FRAMEWORKS:-all}
     export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
-    "$venv/bin/ruff" check src tests examples
-    "$venv/bin/ruff" format --check src tests examples
+    "$venv/bin/ruff" check src tests examples benchmarks docs/griffe_docstrings.py
+    "$venv/bin/ruff" format --check src tests examples benchmarks docs/griffe_docstrings.py
     status=0
     "$venv/bin/python" -m pytest "$@" || status=$?
     if [ "$status" -eq 5 ]; then
@@ -47,7 +52,7 @@ test)
     exit "$status"
     ;;
 *)
-    echo "usage: ./run.sh show [OPTIONS] | ./run.sh test [PYTEST_ARGS]" >&2
+    echo "usage: ./run.sh show [OPTIONS] | ./run.sh test [PYTEST_ARGS] | ./run.sh sr [OPTIONS]" >&2
     exit 2
     ;;
 esac

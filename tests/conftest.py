@@ -24,6 +24,10 @@ FRAMEWORKS = (
     "onnxscript",
     "safetensors",
     "numba",
+    "skimage",
+    "tqdm",
+    "mkdocs",
+    "mkdocstrings",
 )
 
 settings.register_profile(

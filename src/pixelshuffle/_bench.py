@@ -29,12 +29,13 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ._files import atomic_output
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
@@ -1377,18 +1378,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder, so a crash leaves no half file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        # mkstemp makes the file private; results are meant to be read like any file
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
 
 
 def _command_line() -> str:

@@ -31,7 +31,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import PixelShuffleError
+from ._files import atomic_output
 from ._ops import channel_permutation
 from ._weights import check_groups, feature_permutation
 
@@ -282,27 +282,22 @@ def _write(checkpoint: Any, target: str, where: str) -> None:
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise PixelShuffleError(f"{where}: the folder of {target} does not exist")
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".pixelshuffle-", suffix=".tmp")
-    os.close(handle)
-    try:
-        if target.endswith(".safetensors"):
-            try:
-                from safetensors.torch import save_file
-            except ImportError as error:
-                raise PixelShuffleError(f"{where}: writing {target} needs safetensors") from error
-            if not _is_state(checkpoint):
-                raise PixelShuffleError(
-                    f"{where}: a safetensors file holds a flat state_dict; this checkpoint"
-                    " nests it in a dict, write .pt instead"
-                )
-            save_file({k: v.contiguous() for k, v in checkpoint.items()}, temporary)
-        else:
-            _torch().save(checkpoint, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    if target.endswith(".safetensors"):
+        try:
+            from safetensors.torch import save
+        except ImportError as error:
+            raise PixelShuffleError(f"{where}: writing {target} needs safetensors") from error
+        if not _is_state(checkpoint):
+            raise PixelShuffleError(
+                f"{where}: a safetensors file holds a flat state_dict; this checkpoint"
+                " nests it in a dict, write .pt instead"
+            )
+        data = save({k: v.contiguous() for k, v in checkpoint.items()})
+        with atomic_output(target) as stream:
+            stream.write(data)
+        return
+    with atomic_output(target) as stream:
+        _torch().save(checkpoint, stream)
 
 
 def _parse_factor(text: str) -> int | tuple[int, ...]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +10,7 @@ import numpy as np
 
 from ._convention import Convention, parse_convention
 from ._factor import normalize_factor
+from ._files import atomic_output
 from ._layout import Layout, parse_layout
 from ._ops import pixel_shuffle
 
@@ -185,15 +184,8 @@ def render_png(result: Comparison, path: str) -> None:
         fontsize=11,
     )
     fig.tight_layout()
-    # write next to the target and rename, so a crash never leaves half a file behind
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, partial = tempfile.mkstemp(suffix=".png", dir=folder)
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with atomic_output(path) as stream:
             fig.savefig(stream, format="png", dpi=120)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
     finally:
         plt.close(fig)

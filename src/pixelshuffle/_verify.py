@@ -26,7 +26,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -37,6 +36,7 @@ import numpy as np
 
 from ._convention import PRESETS, Convention
 from ._errors import PixelShuffleError
+from ._files import atomic_output
 from ._ops import pixel_shuffle, pixel_unshuffle
 
 __all__ = [
@@ -843,18 +843,9 @@ def _report(results: Sequence[Result]) -> dict[str, Any]:
 
 
 def _write_json(path: str, report: dict[str, Any]) -> None:
-    # a temporary file in the same folder, renamed into place: never a half-written report
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".verify-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(report, file, indent=2)
-            file.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_output(path, "w", encoding="utf-8") as file:
+        json.dump(report, file, indent=2)
+        file.write("\n")
 
 
 # --------------------------------------------------------------------------- command line

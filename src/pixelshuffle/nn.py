@@ -1,7 +1,9 @@
 """PyTorch modules: drop-in replacements for ``torch.nn.PixelShuffle``/``PixelUnshuffle``.
 
-Importing this module imports torch. Both modules hold no parameters or buffers, validate
-and plan their configuration when they are built, and work with autograd (the backward
+Importing this module imports torch. It also has the building blocks around the op
+(ICNR initialisation, sub-pixel upsamplers, space-to-depth stems) and the functions that
+port layers between conventions. The two shuffle modules hold no parameters or buffers,
+validate and plan their configuration when they are built, and work with autograd (the backward
 is the inverse op), ``torch.compile(fullgraph=True)``, ``torch.export``,
 ``torch.jit.trace`` and ``torch.onnx.export``, which writes ONNX's own
 ``DepthToSpace``/``SpaceToDepth`` where ONNX has the op.
