@@ -176,3 +176,29 @@ class TestTorch:
         assert x.numel() >= _kernels.PARALLEL_BYTES
         wide = ps.pixel_shuffle(x.to(torch.int32), 3, convention="tf")  # 4-byte kernel
         assert torch.equal(ps.pixel_shuffle(x, 3, convention="tf"), wide.to(torch.uint8))
+
+
+@pytest.mark.slow
+def test_more_than_2_to_the_31_elements():
+    """64-bit indexing: a 2.4 GiB uint8 tensor, checked at sampled positions, most of
+    them beyond the first 2**31 elements, against the index formula."""
+    torch = require("torch")
+    channels, factor, height, width = 2, 3, 4000, 30000
+    x = torch.randint(0, 256, (1, channels * factor**2, height, width), dtype=torch.uint8)
+    assert x.numel() > 2**31
+    for convention, order in (("torch", "chw"), ("tf", "hwc")):
+        y = ps.pixel_shuffle(x, factor, convention=convention)
+        rng = np.random.default_rng(0)
+        rows = rng.integers(0, height * factor, 2000)
+        cols = rng.integers(0, width * factor, 2000)
+        rows[:1000] = height * factor - 1 - rows[:1000] % 5  # the far end of memory
+        c = rng.integers(0, channels, 2000)
+        c[:1000] = channels - 1
+        i, di = rows // factor, rows % factor
+        j, dj = cols // factor, cols % factor
+        offset = di * factor + dj
+        depth = c * factor**2 + offset if order == "chw" else offset * channels + c
+        expected = x[0, torch.from_numpy(depth), torch.from_numpy(i), torch.from_numpy(j)]
+        got = y[0, torch.from_numpy(c), torch.from_numpy(rows), torch.from_numpy(cols)]
+        assert torch.equal(got, expected), convention
+        del y
