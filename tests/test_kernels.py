@@ -5,6 +5,7 @@ channels-last inputs and strided ``out=`` arrays, serial and parallel."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -178,7 +179,15 @@ class TestTorch:
         assert torch.equal(ps.pixel_shuffle(x, 3, convention="tf"), wide.to(torch.uint8))
 
 
+def _available_memory() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not every platform reports it
+        return 0
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(_available_memory() < 6 * 2**30, reason="needs 6 GiB of free memory")
 def test_more_than_2_to_the_31_elements():
     """64-bit indexing: a 2.4 GiB uint8 tensor, checked at sampled positions, most of
     them beyond the first 2**31 elements, against the index formula."""
