@@ -94,6 +94,11 @@ class Backend:
         """Whether ``x``, in a channels-first ``layout``, is stored channels last."""
         return False
 
+    def channels_last_native(self, prepared: Any, x: Any) -> Any:
+        """The framework's own op on a channels-last ``x``, where it is the faster path,
+        or ``None``."""
+        return None
+
     def native_export(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> Any:
         """The op as one native node of an export format being traced, or ``None``."""
         return None

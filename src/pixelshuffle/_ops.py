@@ -207,6 +207,7 @@ class _Prepared:
     plan: Plan
     twin: Plan | None  # the same op for the channels-last twin of a channels-first layout
     onnx_node: tuple[str, str | None] | None  # (op type, mode) of ONNX's own node, if any
+    pytorch_op: str | None  # "pixel_shuffle"/"pixel_unshuffle" where PyTorch has this very op
 
 
 def _run(
@@ -247,6 +248,9 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
     if native is not None:
         return native
     if prepared.twin is not None and backend.prefers_channels_last(x, prepared.layout):
+        native = backend.channels_last_native(prepared, x)
+        if native is not None:
+            return native
         # Keep a channels-last tensor channels-last: run the op on its NHWC view.
         ndim = len(shape)
         to_last = (0, *range(2, ndim), 1)
@@ -324,7 +328,11 @@ def _prepare_uncached(
         twin_layout = parse_layout(_CHANNELS_FIRST_TO_LAST[parsed_layout.name])
         twin = build_plan(direction, twin_layout, factors, order, dst_order)
     onnx_node = _onnx_node(direction, parsed_layout, factors, order)
-    return _Prepared(where, parsed_layout, factors, plan, twin, onnx_node)
+    pytorch_op = None
+    square = len(factors) == 2 and factors[0] == factors[1] > 1
+    if parsed_layout.name == "NCHW" and square and order == "chw" and direction != "convert":
+        pytorch_op = "pixel_shuffle" if direction == "shuffle" else "pixel_unshuffle"
+    return _Prepared(where, parsed_layout, factors, plan, twin, onnx_node, pytorch_op)
 
 
 def _onnx_node(

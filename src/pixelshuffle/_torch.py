@@ -118,6 +118,16 @@ class _TorchBackend(Backend):
         fmt = torch.channels_last if layout.rank == 2 else torch.channels_last_3d
         return bool(x.is_contiguous(memory_format=fmt)) and not torch.onnx.is_in_onnx_export()
 
+    def channels_last_native(self, prepared: Any, x: Any) -> Any:
+        # For channels_last tensors in torch order, PyTorch's own kernel beats ours (a
+        # tiny transpose per pixel) in 2- and 4-byte types and loses in 1-byte ones
+        # (benchmarks/results/medium-cpu); it keeps the memory format on CPU.
+        if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
+            return None
+        if not (_untraced() and _is_plain_eager(x)):
+            return None
+        return getattr(torch.nn.functional, prepared.pytorch_op)(x, prepared.factors[0])
+
     def native_export(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> Any:
         node = prepared.onnx_node
         if node is None or len(shape) != 4:
