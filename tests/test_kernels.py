@@ -211,3 +211,28 @@ def test_more_than_2_to_the_31_elements():
         got = y[0, torch.from_numpy(c), torch.from_numpy(rows), torch.from_numpy(cols)]
         assert torch.equal(got, expected), convention
         del y
+
+
+def test_kernels_from_many_threads_at_once():
+    """Data loaders call the op from several threads: results stay right, and a
+    parallel launch from two threads must not bring the process down."""
+    import concurrent.futures
+
+    torch = require("torch")
+    x = (torch.arange(4 * 27 * 96 * 128) % 251).to(torch.uint8).reshape(4, 27, 96, 128)
+    expected = ps.pixel_shuffle(x.to(torch.int32), 3, convention="tf").to(torch.uint8)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: ps.pixel_shuffle(x, 3, convention="tf"), range(16)))
+    assert all(torch.equal(result, expected) for result in results)
+
+
+def test_no_parallel_launches_on_numbas_workqueue_layer():
+    import subprocess
+    import sys
+
+    code = "from pixelshuffle._kernels import cpu; print(cpu.PARALLEL)"
+    environment = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True
+    )
+    assert completed.stdout.strip() == "False"

@@ -18,9 +18,11 @@ small copies and parallel over rows for large ones. Indices are 64-bit throughou
 
 from __future__ import annotations
 
+import importlib
 import types
 from typing import Any
 
+import numba
 import numpy as np
 from numba import njit, prange, uint64
 
@@ -193,7 +195,26 @@ def _outer_arrays(outer: list[tuple[int, int, int]]) -> tuple[np.ndarray, ...]:
     return tuple(np.array([axis[j] for axis in padded], dtype=np.uint64) for j in range(3))
 
 
+def _threadsafe_layer() -> bool:
+    """Whether numba's parallel kernels may be launched from any thread. Its fallback
+    threading layer (workqueue) aborts the process when two threads launch at once,
+    so without TBB or OpenMP the kernels stay serial."""
+    layer = numba.config.THREADING_LAYER
+    if layer in ("workqueue",):
+        return False
+    for module in ("numba.np.ufunc.tbbpool", "numba.np.ufunc.omppool"):
+        try:
+            importlib.import_module(module)
+        except ImportError:  # its library (libtbb, libgomp) is missing
+            continue
+        return True
+    return False
+
+
+PARALLEL = _threadsafe_layer()
+
+
 def copy_permuted(plan: CopyPlan, src: np.ndarray, dst: np.ndarray, parallel: bool) -> None:
     """Run ``plan`` from the flat array ``src`` into the flat array ``dst`` (unsigned
     integers of the element size, each starting at its array's first element)."""
-    _KERNELS[plan.kind, parallel](src, dst, *plan.args)
+    _KERNELS[plan.kind, parallel and PARALLEL](src, dst, *plan.args)
