@@ -247,10 +247,12 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
     native = backend.native_export(prepared, x, shape)
     if native is not None:
         return native
-    if prepared.twin is not None and backend.prefers_channels_last(x, prepared.layout):
+    channels_last = prepared.twin is not None and backend.prefers_channels_last(x, prepared.layout)
+    if channels_last or prepared.layout.name == "NHWC":
         native = backend.channels_last_native(prepared, x)
         if native is not None:
             return native
+    if channels_last:
         # Keep a channels-last tensor channels-last: run the op on its NHWC view.
         ndim = len(shape)
         to_last = (0, *range(2, ndim), 1)
@@ -328,10 +330,10 @@ def _prepare_uncached(
         twin_layout = parse_layout(_CHANNELS_FIRST_TO_LAST[parsed_layout.name])
         twin = build_plan(direction, twin_layout, factors, order, dst_order)
     onnx_node = _onnx_node(direction, parsed_layout, factors, order)
-    pytorch_op = None
+    pytorch_op = None  # NHWC: the same op on the tensor's channels_last NCHW view
     square = len(factors) == 2 and factors[0] == factors[1] > 1
-    if parsed_layout.name == "NCHW" and square and order == "chw" and direction != "convert":
-        pytorch_op = "pixel_shuffle" if direction == "shuffle" else "pixel_unshuffle"
+    if parsed_layout.name in ("NCHW", "NHWC") and square and order == "chw":
+        pytorch_op = {"shuffle": "pixel_shuffle", "unshuffle": "pixel_unshuffle"}.get(direction)
     return _Prepared(where, parsed_layout, factors, plan, twin, onnx_node, pytorch_op)
 
 

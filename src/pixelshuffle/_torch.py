@@ -119,14 +119,20 @@ class _TorchBackend(Backend):
         return bool(x.is_contiguous(memory_format=fmt)) and not torch.onnx.is_in_onnx_export()
 
     def channels_last_native(self, prepared: Any, x: Any) -> Any:
-        # For channels_last tensors in torch order, PyTorch's own kernel beats ours (a
-        # tiny transpose per pixel) in 2- and 4-byte types and loses in 1-byte ones
-        # (benchmarks/results/medium-cpu); it keeps the memory format on CPU.
+        # For channels-last data in torch order, PyTorch's own kernel is about as fast as
+        # ours (a tiny transpose per pixel) or faster for elements wider than a byte, and
+        # slower for bytes (benchmarks/results/medium-cpu); on CPU it keeps the format.
         if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
             return None
         if not (_untraced() and _is_plain_eager(x)):
             return None
-        return getattr(torch.nn.functional, prepared.pytorch_op)(x, prepared.factors[0])
+        op = getattr(torch.nn.functional, prepared.pytorch_op)
+        if prepared.layout.name == "NCHW":
+            return op(x, prepared.factors[0])
+        if x.dim() != 4:  # PyTorch's channels_last format has exactly one batch axis
+            return None
+        # an NHWC tensor is an NCHW tensor in channels_last format, and back
+        return op(x.permute(0, 3, 1, 2), prepared.factors[0]).permute(0, 2, 3, 1)
 
     def native_export(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> Any:
         node = prepared.onnx_node
