@@ -406,19 +406,14 @@ def _check_groups(layer: Any, order: Any, modules: dict[str, Any], where: str) -
 def _permute(layer: Any, order: Any, side: str) -> None:
     import torch
 
-    from ._weights import _permute_conv
+    from ._weights import _permute_conv, permute_channel_tensors
 
     nn = torch.nn
     if _is_producer(layer):
         transposed = isinstance(layer, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
         _permute_conv(layer, order, side, transposed, "convert_model")  # type: ignore[arg-type]
-        return
-    if isinstance(layer, nn.PReLU) and layer.num_parameters == 1:
-        return
-    index = torch.as_tensor(order)
-    for tensor in (*layer.parameters(recurse=False), *layer.buffers(recurse=False)):
-        if tensor.dim() >= 1 and tensor.shape[0] == len(order):
-            tensor.copy_(tensor.index_select(0, index.to(tensor.device)))
+    elif not (isinstance(layer, nn.PReLU) and layer.num_parameters == 1):  # one shared slope
+        permute_channel_tensors(layer, order)
 
 
 def _show(value: object) -> str:

@@ -284,8 +284,14 @@ def _permute_per_channel(
         check_groups(
             order, layer.num_groups, f"{where}: GroupNorm has num_groups={layer.num_groups}"
         )
+    permute_channel_tensors(layer, order)
+
+
+def permute_channel_tensors(layer: Any, order: np.ndarray) -> None:
+    """Index, in place, every parameter and buffer of ``layer`` whose first axis holds
+    the ``len(order)`` channels (weights, biases, running statistics)."""
     for tensor in (*layer.parameters(recurse=False), *layer.buffers(recurse=False)):
-        if tensor.dim() >= 1 and tensor.shape[0] == channels:
+        if tensor.dim() >= 1 and tensor.shape[0] == len(order):
             tensor.copy_(tensor.index_select(0, _index(order, tensor)))
 
 
