@@ -208,3 +208,20 @@ def test_refuses_files_that_are_not_tensor_checkpoints(tmp_path, capsys):
     assert main(["convert", str(pickled), str(tmp_path / "o.pt"), "--src", "tf", "--dst",
                  "torch", "--factor", "2", "--outputs", "0"]) == 2  # fmt: skip
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_bad_factor_in_a_spec_file_is_a_library_error(tmp_path, capsys):
+    source = tmp_path / "tf.pt"
+    torch.save(_tf_model().state_dict(), source)
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {"src": "tf", "dst": "torch", "layers": {"0": {"role": "outputs", "factor": "three"}}}
+        )
+    )
+    assert main(["convert", str(source), str(tmp_path / "out.pt"), "--spec", str(spec)]) == 2
+    assert (
+        "convert: layer '0': expected an int or one int per spatial axis such as 2,3,"
+        " got 'three'" in capsys.readouterr().err
+    )
+    assert sorted(os.listdir(tmp_path)) == ["spec.json", "tf.pt"]

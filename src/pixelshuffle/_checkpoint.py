@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from ._errors import PixelShuffleError
+from ._factor import factor_argument
 from ._files import atomic_output
-from ._ops import channel_permutation
-from ._weights import check_groups, feature_permutation
+from ._weights import check_groups, feature_permutation, permutation_for
 
 __all__ = ["LayerSpec", "add_arguments", "convert_checkpoint", "run"]
 
@@ -192,15 +192,14 @@ def _channels_of(tensors: Mapping[str, Any], layer: LayerSpec, where: str) -> in
 
 
 def _order(channels: int, layer: LayerSpec, where: str) -> np.ndarray:
-    try:
-        return channel_permutation(
-            int(channels), layer.factor, src=layer.src, dst=layer.dst, layout=layer.layout
-        )
-    except PixelShuffleError as error:
-        detail = str(error).partition("): ")[2] or str(error)
-        raise PixelShuffleError(
-            f"{where}: layer {layer.name!r} ({channels} channels): {detail}"
-        ) from None
+    return permutation_for(
+        f"{where}: layer {layer.name!r} ({channels} channels)",
+        channels,
+        layer.factor,
+        layer.src,
+        layer.dst,
+        layer.layout,
+    )
 
 
 def _torch() -> Any:
@@ -300,23 +299,15 @@ def _write(checkpoint: Any, target: str, where: str) -> None:
         _torch().save(checkpoint, stream)
 
 
-def _parse_factor(text: str) -> int | tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in str(text).replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an int or one int per spatial axis such as 2,3, got {text!r}"
-        ) from None
-    return values[0] if len(values) == 1 else values
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``pixelshuffle convert``."""
     parser.add_argument("input", help="checkpoint to read (.pt, .pth or .safetensors)")
     parser.add_argument("output", help="checkpoint to write (same formats)")
     parser.add_argument("--src", help="the convention the weights were trained for, e.g. tf")
     parser.add_argument("--dst", help="the convention to port them to, e.g. torch")
-    parser.add_argument("--factor", type=_parse_factor, help="int or per-axis ints, e.g. 3 or 2,3")
+    parser.add_argument(
+        "--factor", type=factor_argument, help="int or per-axis ints, e.g. 3 or 2,3"
+    )
     parser.add_argument("--layout", help="layout of the shuffle (default NCHW)")
     for role in ROLES:
         parser.add_argument(
@@ -376,7 +367,10 @@ def layers_from_arguments(args: argparse.Namespace) -> list[LayerSpec]:
                 " (on the command line or in --spec)"
             )
         factor = merged["factor"]
-        factor = tuple(factor) if isinstance(factor, list) else _parse_factor(factor)
+        try:
+            factor = tuple(factor) if isinstance(factor, list) else factor_argument(factor)
+        except argparse.ArgumentTypeError as error:  # a factor from --spec
+            raise PixelShuffleError(f"convert: layer {name!r}: {error}") from None
         shape = merged.get("features_shape")
         layers.append(
             LayerSpec(

@@ -10,21 +10,12 @@ from collections.abc import Sequence
 
 from . import __version__
 from ._errors import PixelShuffleError
+from ._factor import factor_argument
 from ._layout import LAYOUTS
 
 __all__ = ["main"]
 
 _MOST = 10_000  # values shown by `show`: beyond that a grid is unreadable anyway
-
-
-def _factor(text: str) -> int | tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an int or one int per spatial axis such as 2,3, got {text!r}"
-        ) from None
-    return values[0] if len(values) == 1 else values
 
 
 def _conventions(text: str) -> list[str]:
@@ -48,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     show.add_argument(
-        "--factor", type=_factor, default=3, help="int or per-axis ints, e.g. 2,3 (default 3)"
+        "--factor",
+        type=factor_argument,
+        default=3,
+        help="int or per-axis ints, e.g. 2,3 (default 3)",
     )
     show.add_argument("--channels", type=int, default=3, help="output channels (default 3)")
     show.add_argument(

@@ -220,12 +220,7 @@ def _walk_to_producer(
                 f"{where}: shuffle {name!r}: the output of {what} also feeds {users}, which"
                 " would see permuted channels"
             )
-        layer = modules.get(current.target) if current.op == "call_module" else None
-        if layer is not None and calls[current.target] > 1:
-            raise PixelShuffleError(
-                f"{where}: shuffle {name!r}: {what} is called {calls[current.target]} times;"
-                " porting it would change its other calls"
-            )
+        layer = _layer_called_once(current, modules, calls, f"{where}: shuffle {name!r}")
         if layer is not None and _is_producer(layer):
             chain.append(layer)
             return _channels(layer, "outputs"), chain
@@ -256,17 +251,12 @@ def _walk_to_consumer(
             )
         (current,) = users
         what = _describe(current, modules)
-        layer = modules.get(current.target) if current.op == "call_module" else None
         if current.op == "output":
             raise PixelShuffleError(
                 f"{where}: unshuffle {name!r} feeds the model's output; there is no layer"
                 " whose inputs could be ported"
             )
-        if layer is not None and calls[current.target] > 1:
-            raise PixelShuffleError(
-                f"{where}: unshuffle {name!r}: {what} is called {calls[current.target]} times;"
-                " porting it would change its other calls"
-            )
+        layer = _layer_called_once(current, modules, calls, f"{where}: unshuffle {name!r}")
         if layer is not None and _is_producer(layer):
             return _channels(layer, "inputs"), [layer], per_channel
         if layer is not None and _is_per_channel(layer):
@@ -277,6 +267,21 @@ def _walk_to_consumer(
                 " ConvTranspose*d and does not treat channels independently; port the layer"
                 " that reads its channels with pixelshuffle.nn.permute_inputs_"
             )
+
+
+def _layer_called_once(
+    node: Any, modules: dict[str, Any], calls: dict[str, int], context: str
+) -> Any:
+    """The module ``node`` calls (``None`` for functions and methods); refused when the
+    graph calls it more than once, since porting it would change its other calls too."""
+    if node.op != "call_module":
+        return None
+    if calls[node.target] > 1:
+        raise PixelShuffleError(
+            f"{context}: {_describe(node, modules)} is called {calls[node.target]} times;"
+            " porting it would change its other calls"
+        )
+    return modules[node.target]
 
 
 def _trace(model: Any, where: str) -> Any:

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
 import operator
 from collections.abc import Sequence
 
 from ._errors import PixelShuffleError, PixelShuffleTypeError
 from ._layout import Layout
 
-__all__ = ["normalize_factor"]
+__all__ = ["factor_argument", "normalize_factor"]
+
+
+def factor_argument(text: str) -> int | tuple[int, ...]:
+    """A factor written on the command line or in a spec file: ``3``, ``2,3`` or ``2x3``.
+
+    Example:
+        >>> factor_argument("3"), factor_argument("2x3")
+        (3, (2, 3))
+    """
+    try:
+        values = tuple(int(part) for part in str(text).replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an int or one int per spatial axis such as 2,3, got {text!r}"
+        ) from None
+    return values[0] if len(values) == 1 else values
 
 
 def normalize_factor(factor: int | Sequence[int], layout: Layout) -> tuple[int, ...]:

@@ -56,7 +56,7 @@ class _TorchBackend(Backend):
         y = x.reshape(split)
         if perm is not None:
             y = y.permute(*perm)
-        if _untraced() and _kernel_applies(y) and _is_plain_eager(x):
+        if _kernel_may_copy(x, y):
             result = torch.empty(y.shape, dtype=y.dtype, device=y.device)
             if _kernel_copy(y, result):
                 return result.view(out)
@@ -71,12 +71,7 @@ class _TorchBackend(Backend):
             moved = moved.permute(*perm)
         # out's axes split into the blocks of the plan: a view for any strides of out
         target = out.view(moved.shape)
-        if not (
-            _untraced()
-            and _kernel_applies(moved)
-            and _is_plain_eager(x)
-            and _kernel_copy(moved, target)
-        ):
+        if not (_kernel_may_copy(x, moved) and _kernel_copy(moved, target)):
             target.copy_(moved)
         return out
 
@@ -95,7 +90,7 @@ class _TorchBackend(Backend):
                 f"{where}: out= does not support autograd, and the input or out requires"
                 " grad; drop out= or run under torch.no_grad()"
             )
-        if torch.compiler.is_compiling() or not _is_plain_eager(x):
+        if not _is_plain_eager(x):
             return  # tracers see no storage; functionalization keeps writes apart
         if torch._debug_has_internal_overlap(out) == 1:
             raise PixelShuffleError(
@@ -124,7 +119,7 @@ class _TorchBackend(Backend):
         # slower for bytes (benchmarks/results/medium-cpu); on CPU it keeps the format.
         if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
             return None
-        if not (_untraced() and _is_plain_eager(x)):
+        if not _is_plain_eager(x):
             return None
         op = getattr(torch.nn.functional, prepared.pytorch_op)
         if prepared.layout.name == "NCHW":
@@ -158,18 +153,26 @@ TORCH = _TorchBackend()
 
 def _is_plain_eager(x: torch.Tensor) -> bool:
     """Whether ``x`` is a real tensor outside any tracer, where custom paths may run."""
+    return _untraced() and _is_plain_tensor(x)
+
+
+def _untraced() -> bool:
+    return not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+
+
+def _is_plain_tensor(x: torch.Tensor) -> bool:
+    """No subclass, dispatch mode or torch.func wrapper: a tensor with real memory."""
     return (
-        not torch.compiler.is_compiling()
-        and type(x) is torch.Tensor
-        and not torch.jit.is_tracing()
+        type(x) is torch.Tensor
         and _get_current_dispatch_mode() is None
         and not torch._C._functorch.is_functorch_wrapped_tensor(x)
     )
 
 
-def _untraced() -> bool:
-    # checked before sizes are compared: under a tracer a comparison guards or warns
-    return not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+def _kernel_may_copy(x: torch.Tensor, view: torch.Tensor) -> bool:
+    """Whether a CPU kernel may copy ``view`` (of ``x``). The tracers are ruled out
+    before any size is compared: under one, a comparison guards or warns."""
+    return _untraced() and _kernel_applies(view) and _is_plain_tensor(x)
 
 
 # Kernels see the bits of an element: an integer type of the same size.

@@ -317,11 +317,23 @@ def _permutation(
     layout: LayoutLike,
     what: str,
 ) -> np.ndarray:
+    return permutation_for(f"{where}: {what} ({channels})", channels, factor, src, dst, layout)
+
+
+def permutation_for(
+    context: str,
+    channels: int,
+    factor: Factor,
+    src: ConventionLike,
+    dst: ConventionLike,
+    layout: LayoutLike,
+) -> np.ndarray:
+    """:func:`channel_permutation`, with its errors told in the caller's ``context``."""
     try:
         return channel_permutation(int(channels), factor, src=src, dst=dst, layout=layout)
     except PixelShuffleError as error:
         detail = str(error).partition("): ")[2] or str(error)
-        raise type(error)(f"{where}: {what} ({channels}): {detail}") from None
+        raise type(error)(f"{context}: {detail}") from None
 
 
 def _shape(array: Any, where: str) -> tuple[int, ...]:
