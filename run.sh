@@ -41,8 +41,8 @@ test)
     ensure_installed test
     export PIXELSHUFFLE_TEST_FRAMEWORKS=${PIXELSHUFFLE_TEST_FRAMEWORKS:-all}
     export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
-    "$venv/bin/ruff" check src tests examples benchmarks docs/griffe_docstrings.py
-    "$venv/bin/ruff" format --check src tests examples benchmarks docs/griffe_docstrings.py
+    "$venv/bin/ruff" check conftest.py src tests examples benchmarks docs/griffe_docstrings.py
+    "$venv/bin/ruff" format --check conftest.py src tests examples benchmarks docs/griffe_docstrings.py
     status=0
     "$venv/bin/python" -m pytest "$@" || status=$?
     if [ "$status" -eq 5 ]; then

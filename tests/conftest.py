@@ -24,6 +24,7 @@ FRAMEWORKS = (
     "onnxscript",
     "safetensors",
     "numba",
+    "triton",
     "skimage",
     "tqdm",
     "mkdocs",

@@ -119,6 +119,8 @@ class _TorchBackend(Backend):
         # slower for bytes (benchmarks/results/medium-cpu); on CPU it keeps the format.
         if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
             return None
+        if "cpu" in _kernels.TRITON_DEVICES:  # the Triton kernels' tests, in the interpreter
+            return None
         if not _is_plain_eager(x):
             return None
         op = getattr(torch.nn.functional, prepared.pytorch_op)
@@ -170,7 +172,7 @@ def _is_plain_tensor(x: torch.Tensor) -> bool:
 
 
 def _kernel_may_copy(x: torch.Tensor, view: torch.Tensor) -> bool:
-    """Whether a CPU kernel may copy ``view`` (of ``x``). The tracers are ruled out
+    """Whether a kernel may copy ``view`` (of ``x``). The tracers are ruled out
     before any size is compared: under one, a comparison guards or warns."""
     return _untraced() and _kernel_applies(view) and _is_plain_tensor(x)
 
@@ -180,22 +182,31 @@ _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 def _kernel_applies(y: torch.Tensor) -> bool:
-    """Whether a CPU kernel may copy the (permuted) view ``y``: plain strided memory of
-    a kernel element size, large enough to be worth it, and no lazy conj/neg bit."""
-    return (
-        y.numel() * y.element_size() >= _kernels.MIN_BYTES
-        and y.device.type == "cpu"
-        and y.layout == torch.strided
+    """Whether a kernel may copy the (permuted) view ``y``: plain strided memory of a
+    kernel element size, large enough to be worth it, no lazy conj/neg bit, and a
+    kernel for its device."""
+    if not (
+        y.layout == torch.strided
         and y.element_size() in _BITS
         and not y.is_conj()
         and not y.is_neg()
         and not y.is_quantized
+    ):
+        return False
+    nbytes = y.numel() * y.element_size()
+    if y.device.type in _kernels.TRITON_DEVICES:
+        return nbytes >= _kernels.GPU_MIN_BYTES and _kernels.gpu_kernels() is not None
+    return (
+        y.device.type == "cpu"
+        and nbytes >= _kernels.MIN_BYTES
         and _kernels.cpu_kernels() is not None
     )
 
 
 def _kernel_copy(source: torch.Tensor, target: torch.Tensor) -> bool:
-    """``target[...] = source`` (same shape and dtype, any strides) by a CPU kernel."""
+    """``target[...] = source`` (same shape and dtype, any strides) by a kernel."""
+    if source.device.type in _kernels.TRITON_DEVICES:
+        return _kernels.gpu_kernels().copy_permuted(source, target)  # type: ignore[union-attr]
     return _kernels.copy_strided(
         _flat(source),
         _flat(target),

@@ -3,12 +3,15 @@
 The reference path (reshape → transpose → copy by the array's own framework) stays the
 fallback and defines the result; a kernel here gives bit-identical results and is used
 only where it applies. ``PIXELSHUFFLE_KERNELS=0`` turns the kernels off (for comparison
-and debugging); without numba installed (``pip install 'pixelshuffle[fast]'``) they are
-off too.
+and debugging). CPU kernels need numba (``pip install 'pixelshuffle[fast]'``), GPU
+kernels Triton (``pip install 'pixelshuffle[gpu]'``, or the one a CUDA build of PyTorch
+brings); without them the reference path runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 from collections.abc import Sequence
 from types import ModuleType
@@ -16,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["copy_numpy", "copy_strided", "cpu_kernels"]
+__all__ = ["copy_numpy", "copy_strided", "cpu_kernels", "gpu_kernels"]
 
 UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 # Below this, the frameworks' own copies measured as fast or faster (short rows leave the
@@ -25,22 +28,33 @@ MIN_BYTES = 1 << 20
 # From here on the copy is spread over threads; below, waking them costs more than it saves.
 PARALLEL_BYTES = 1 << 20
 
-_CPU: ModuleType | bool | None = False  # False: not looked for yet
+# Not measured on a GPU yet: the same threshold, where a Triton launch (tens of µs of
+# host time) costs little beside the copy.
+GPU_MIN_BYTES = 1 << 20
+# Devices whose torch tensors the Triton kernels copy; the tests add "cpu" to run them in
+# Triton's interpreter.
+TRITON_DEVICES = frozenset({"cuda"})
+
+_LOADED: dict[str, ModuleType | None] = {}
 
 
 def cpu_kernels() -> ModuleType | None:
     """The numba CPU kernels, imported on first use; ``None`` when unavailable or off."""
-    global _CPU
-    if _CPU is False:
-        _CPU = None
-        if os.environ.get("PIXELSHUFFLE_KERNELS", "1") != "0":
-            try:
-                from . import cpu
+    return _load("cpu")
 
-                _CPU = cpu
-            except ImportError:  # numba is an optional dependency
-                pass
-    return _CPU  # type: ignore[return-value]
+
+def gpu_kernels() -> ModuleType | None:
+    """The Triton GPU kernels, imported on first use; ``None`` when unavailable or off."""
+    return _load("gpu")
+
+
+def _load(name: str) -> ModuleType | None:
+    if name not in _LOADED:
+        _LOADED[name] = None
+        if os.environ.get("PIXELSHUFFLE_KERNELS", "1") != "0":
+            with contextlib.suppress(ImportError):  # numba and Triton are optional
+                _LOADED[name] = importlib.import_module(f"{__name__}.{name}")
+    return _LOADED[name]
 
 
 def copy_strided(

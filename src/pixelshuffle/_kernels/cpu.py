@@ -1,15 +1,7 @@
 """CPU kernels (numba): one pass over memory for any permuted copy the plans produce.
 
-A plan turns every op into a copy from a strided view of the input (split, then
-transposed) into the output. After merging the axes that stay adjacent in both, such a
-copy has one of two shapes:
-
-- *rows*: the innermost axis is contiguous in both arrays, so the op copies runs
-  (NHWC in ``tf`` order: runs of ``r·C`` elements; conversions between conventions);
-- *transpose*: the axis contiguous in the input (``a``) is not the one contiguous in the
-  output (``b``), so every block of the two is a small 2-D transpose (NCHW: ``r`` input
-  rows interleaved into one output row; NHWC in ``torch`` order: a ``C × r`` transpose
-  per pixel; unshuffle: the inverse).
+Every op is a permuted copy; ``_axes.copy_shape`` reduces it to runs of rows or small
+2-D transposes, and the two kernels here run those.
 
 A permutation moves bits, not numbers, so the kernels see unsigned integers of the
 element's size (1, 2, 4 or 8 bytes); numba compiles one version per size, serial for
@@ -25,6 +17,8 @@ from typing import Any
 import numba
 import numpy as np
 from numba import njit, prange, uint64
+
+from ._axes import Axis, copy_shape
 
 __all__ = ["CopyPlan", "copy_permuted", "plan_copy"]
 
@@ -162,36 +156,19 @@ def plan_copy(
 ) -> CopyPlan | None:
     """How to copy an array of ``shape`` between two stridings (in elements), or
     ``None`` when no kernel here fits (the caller then uses the reference path)."""
-    axes = [(n, i, o) for n, i, o in zip(shape, in_strides, out_strides) if n != 1]
-    if not axes:
-        axes = [(1, 1, 1)]
-    # order by the output's strides, innermost last, then merge what stays adjacent
-    axes.sort(key=lambda axis: -axis[2])
-    merged: list[tuple[int, int, int]] = []
-    for n, i, o in axes:
-        if merged and merged[-1][1] == i * n and merged[-1][2] == o * n:
-            merged[-1] = (merged[-1][0] * n, i, o)
-        else:
-            merged.append((n, i, o))
-    inner_n, inner_in, inner_out = merged[-1]
-    if inner_in == 1 and inner_out == 1:
-        return CopyPlan("rows", (*_outer_arrays(merged[:-1]), np.uint64(inner_n)))
-    if inner_out != 1:
+    form = copy_shape(shape, in_strides, out_strides)
+    if form is None:
         return None
-    unit = [k for k, axis in enumerate(merged) if axis[1] == 1]
-    if not unit:
-        return None
-    k = unit[0]
-    na, _, out_a = merged[k]
-    nb, in_b, _ = merged[-1]
-    outer = merged[:k] + merged[k + 1 : -1]
-    sizes = (np.uint64(na), np.uint64(in_b), np.uint64(out_a), np.uint64(nb))
-    return CopyPlan("transpose", (*_outer_arrays(outer), *sizes))
+    outer = _outer_arrays(form.outer)
+    if form.is_rows:
+        return CopyPlan("rows", (*outer, np.uint64(form.nb)))
+    sizes = (form.na, form.in_b, form.out_a, form.nb)
+    return CopyPlan("transpose", (*outer, *(np.uint64(size) for size in sizes)))
 
 
-def _outer_arrays(outer: list[tuple[int, int, int]]) -> tuple[np.ndarray, ...]:
+def _outer_arrays(outer: tuple[Axis, ...]) -> tuple[np.ndarray, ...]:
     # at least two outer axes: rows over all but the last, a loop over the last
-    padded = [(1, 0, 0)] * (2 - len(outer)) + outer
+    padded = [Axis(1, 0, 0)] * (2 - len(outer)) + list(outer)
     return tuple(np.array([axis[j] for axis in padded], dtype=np.uint64) for j in range(3))
 
 
