@@ -257,3 +257,106 @@ def test_modules_ignore_device_and_dtype_moves_and_copy():
     assert torch.equal(twin(x), expected)
     assert list(layer.buffers()) == []
     assert torch.equal(layer(x.double()), expected.double())  # follows the input's dtype
+
+
+class TestRememberedShapes:
+    """After one call validates a contiguous input's shape, later calls of that shape
+    take a remembered recipe: the same results, fresh tensors, gradients and errors."""
+
+    @pytest.fixture
+    def recipes(self, monkeypatch):
+        from pixelshuffle import _torch
+
+        monkeypatch.setattr(_torch, "_RECIPES", {})
+        used = []
+        original = _torch.TORCH.run_remembered
+
+        def spying(prepared, x):
+            result = original(prepared, x)
+            used.append(result is not None)
+            return result
+
+        monkeypatch.setattr(_torch.TORCH, "run_remembered", spying)
+        return _torch._RECIPES, used
+
+    @pytest.mark.parametrize("layout", ["NCHW", "NHWC", "NCL", "NCDHW", "NDHWC"])
+    @pytest.mark.parametrize("convention", ["torch", "tf", "caffe", "order"])
+    def test_second_call_equals_the_oracle(self, recipes, layout, convention):
+        memo, used = recipes
+        rank = len(layout) - 2
+        order = (
+            layout[1:].replace("C", "").lower()[::-1] + "c"
+            if convention == "order"
+            else oracle.preset_order(convention, layout)
+        )
+        factors = (2, 3, 2)[:rank]
+        depth = 3 * math.prod(factors)
+        spatial = (4, 3, 2)[:rank]
+        shape = (2, *spatial, depth) if layout.endswith("C") else (2, depth, *spatial)
+        x = torch.randn(shape)
+        first = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
+        second = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
+        expected = oracle.shuffle(x.numpy(), factors, order, layout)
+        np.testing.assert_array_equal(second.numpy(), expected)
+        np.testing.assert_array_equal(first.numpy(), expected)
+        assert second.data_ptr() not in (x.data_ptr(), first.data_ptr())
+        assert second.is_contiguous()
+        back = ps.pixel_unshuffle(second, factors, convention=order, layout=layout)
+        assert torch.equal(
+            ps.pixel_unshuffle(second, factors, convention=order, layout=layout), back
+        )
+        assert torch.equal(back, x)
+        assert used == [False, True, False, True]
+        assert len(memo) == 2
+
+    def test_a_plan_that_moves_nothing_still_copies(self, recipes):
+        x = torch.randn(2, 12, 3, 4)
+        results = [ps.convert(x, 2, src="torch", dst="chw") for _ in range(2)]
+        assert all(torch.equal(result, x) for result in results)
+        assert all(result.data_ptr() != x.data_ptr() for result in results)
+        assert recipes[1] == [False, True]
+
+    @pytest.mark.parametrize("convention", ["torch", "caffe"])
+    def test_gradient_through_a_remembered_shape(self, recipes, convention):
+        x = torch.randn(2, 18, 3, 4, dtype=torch.float64, requires_grad=True)
+        weight = torch.randn(2, 2, 9, 12, dtype=torch.float64)
+        ps.pixel_shuffle(x.detach(), 3, convention=convention)  # remembers the shape
+        (ps.pixel_shuffle(x, 3, convention=convention) * weight).sum().backward()
+        order = oracle.preset_order(convention, "NCHW")
+        np.testing.assert_array_equal(
+            x.grad.numpy(), oracle.unshuffle(weight.numpy(), (3, 3), order, "NCHW")
+        )
+        assert recipes[1] == [False, True]
+        assert torch.autograd.gradgradcheck(
+            lambda t: ps.pixel_shuffle(t, 3, convention=convention), (x,)
+        )
+
+    def test_other_shapes_and_memory_formats_take_the_full_path(self, recipes):
+        x = torch.randn(1, 8, 3, 3)
+        ps.pixel_shuffle(x, 2, convention="tf")
+        with pytest.raises(ps.PixelShuffleError, match="divisible by 2·2 = 4, got 6"):
+            ps.pixel_shuffle(torch.randn(1, 6, 3, 3), 2, convention="tf")
+        channels_last = torch.randn(1, 8, 3, 3).contiguous(memory_format=torch.channels_last)
+        up = ps.pixel_shuffle(channels_last, 2, convention="tf")
+        assert up.is_contiguous(memory_format=torch.channels_last)
+        np.testing.assert_array_equal(
+            up.numpy(), oracle.shuffle(channels_last.numpy(), (2, 2), "hwc", "NCHW")
+        )
+        assert recipes[1] == [False, False, False]
+
+    def test_compiling_after_eager_calls_of_the_same_shape(self, recipes):
+        x = torch.randn(2, 12, 3, 4)
+        eager = ps.pixel_shuffle(x, 2, convention="tf")
+        compiled = torch.compile(
+            lambda t: ps.pixel_shuffle(t, 2, convention="tf") * 2, fullgraph=True
+        )
+        torch.testing.assert_close(compiled(x), eager * 2)
+        assert torch.equal(ps.pixel_shuffle(x, 2, convention="tf"), eager)
+        assert recipes[1][-1] is True
+
+    def test_memory_stays_bounded(self, recipes):
+        from pixelshuffle import _torch
+
+        for width in range(1, _torch._MAX_RECIPES + 20):
+            ps.pixel_shuffle(torch.zeros(1, 4, 1, width), 2, convention="tf")
+        assert 0 < len(recipes[0]) <= _torch._MAX_RECIPES

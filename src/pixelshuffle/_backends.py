@@ -103,6 +103,15 @@ class Backend:
         """The op as one native node of an export format being traced, or ``None``."""
         return None
 
+    def run_remembered(self, prepared: Any, x: Any) -> Any:
+        """The result by a recipe :meth:`remember` kept for ``x``'s shape, or ``None``:
+        a shortcut past validation and planning for the small tensors of a loop."""
+        return None
+
+    def remember(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> None:
+        """Keep a recipe for ``prepared`` on inputs like ``x``, which just ran and so is
+        known to be valid."""
+
 
 def _recipe(
     plan: Plan, shape: tuple[Any, ...]
