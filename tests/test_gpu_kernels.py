@@ -268,3 +268,28 @@ def test_compiled_kernels_on_cuda_equal_pytorch(dtype, factor):
         assert torch.equal(ps.pixel_unshuffle(up, factor), x)
         tf_up = ps.pixel_shuffle(x, factor, convention="tf")
         assert torch.equal(tf_up.cpu(), ps.pixel_shuffle(x.cpu(), factor, convention="tf"))
+
+
+def test_triton_is_not_loaded_after_tensorflow():
+    """TensorFlow's LLVM, loaded first, makes loading Triton abort the process; the
+    library then keeps to torch's own copy instead of taking the process down."""
+    import os
+    import subprocess
+    import sys
+
+    require("tensorflow")
+    code = (
+        "import tensorflow, torch\n"
+        "import pixelshuffle as ps\n"
+        "from pixelshuffle import _kernels\n"
+        "assert _kernels.gpu_kernels() is None\n"
+        "x = torch.arange(2 * 8 * 3 * 4.0).reshape(2, 8, 3, 4)\n"
+        "assert torch.equal(ps.pixel_shuffle(x, 2), torch.nn.functional.pixel_shuffle(x, 2))\n"
+        "print('alive')\n"
+    )
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().endswith("alive")

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import _kernels
 from ._files import atomic_output
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
@@ -685,6 +686,7 @@ def _import_tensorflow(torch: Any, shared: dict[str, Any]) -> Any:
     """TensorFlow, imported once per run with torch's thread count, or _NotInstalled."""
     if "tensorflow" not in shared:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its import-time banner
+        _kernels.load_triton_first()  # torch.compile loads it later
         try:
             tf = importlib.import_module("tensorflow")
         except Exception as error:  # TensorFlow fails in more ways than ImportError

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from . import _kernels
 from ._convention import PRESETS, Convention
 from ._errors import PixelShuffleError
 from ._files import atomic_output
@@ -457,6 +458,7 @@ def _torch() -> _Setup:
 
 def _tensorflow() -> _Setup:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read at TensorFlow's first import
+    _kernels.load_triton_first()  # torch's checks may load it later
     import tensorflow as tf
 
     gpu = bool(tf.config.list_physical_devices("GPU"))

@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["copy_numpy", "copy_strided", "cpu_kernels", "gpu_kernels"]
+__all__ = ["copy_numpy", "copy_strided", "cpu_kernels", "gpu_kernels", "load_triton_first"]
 
 UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 # Below this, the frameworks' own copies measured as fast or faster (short rows leave the
@@ -48,9 +49,21 @@ def gpu_kernels() -> ModuleType | None:
     return _load("gpu")
 
 
+def load_triton_first() -> None:
+    """Load Triton, where installed, before a module that brings its own LLVM
+    (TensorFlow): the other order aborts the process when Triton loads later, as
+    ``torch.compile`` does ("Option ... registered more than once", pytorch/pytorch#90166).
+    For programs that use both, such as the benchmarks and the tests."""
+    if "tensorflow" not in sys.modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module("triton")
+
+
 def _load(name: str) -> ModuleType | None:
     if name not in _LOADED:
         _LOADED[name] = None
+        if name == "gpu" and "tensorflow" in sys.modules and "triton" not in sys.modules:
+            return None  # loading Triton now would abort the process (load_triton_first)
         if os.environ.get("PIXELSHUFFLE_KERNELS", "1") != "0":
             with contextlib.suppress(ImportError):  # numba and Triton are optional
                 _LOADED[name] = importlib.import_module(f"{__name__}.{name}")
