@@ -257,6 +257,7 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
     if channels_last or prepared.layout.name == "NHWC":
         native = backend.channels_last_native(prepared, x)
         if native is not None:
+            backend.remember(prepared, x, shape)
             return native
     if channels_last:
         # Keep a channels-last tensor channels-last: run the op on its NHWC view.

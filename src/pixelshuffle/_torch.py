@@ -149,7 +149,6 @@ class _TorchBackend(Backend):
         _, _, out_shape = _recipe(prepared.plan, shape)
         return torch.onnx.ops.symbolic(op_type, (x,), attrs, dtype=x.dtype, shape=out_shape)
 
-
     def run_remembered(self, prepared: Any, x: Any) -> Any:
         # tracers first: under torch.compile even a look into the dict would be guarded
         if not _untraced():
@@ -159,8 +158,11 @@ class _TorchBackend(Backend):
             return None
         if x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES):
             return None  # large enough for a kernel
-        if recipe.native is not None:
-            return recipe.native(x, recipe.factor)
+        native = recipe.native
+        if native is not None and recipe.channels_last:
+            return native(x.permute(0, 3, 1, 2), recipe.factor).permute(0, 2, 3, 1)
+        if native is not None and x.element_size() > 1:
+            return native(x, recipe.factor)
         if x.requires_grad:  # views' own backward beats a Python autograd node here
             y = x.view(recipe.split).permute(recipe.perm)
         else:
@@ -175,13 +177,19 @@ class _TorchBackend(Backend):
             _RECIPES.clear()
         split, perm, out = _recipe(prepared.plan, shape)
         perm = perm or tuple(range(len(split)))
-        native = None
-        if prepared.pytorch_op is not None and prepared.layout.name == "NCHW":
-            native = getattr(torch.nn.functional, prepared.pytorch_op)
         moved = torch.empty(split, device="meta").permute(*perm)
+        # PyTorch's own op where it is this very op and faster on small tensors
+        # (benchmarks/README.md): NHWC through its channels_last view, and NCHW
+        # upsampling of elements wider than a byte; the strided copy otherwise.
+        native = None
+        channels_last = prepared.layout.name == "NHWC" and x.dim() == 4
+        upsampling = prepared.pytorch_op == "pixel_shuffle" and prepared.layout.name == "NCHW"
+        if prepared.pytorch_op is not None and (channels_last or upsampling):
+            native = getattr(torch.nn.functional, prepared.pytorch_op)
         _RECIPES[prepared, x.shape] = _ShapeRecipe(
-            split, perm, out, tuple(moved.shape), moved.stride(), native, prepared.factors[0]
-        )
+            split, perm, out, tuple(moved.shape), moved.stride(), native, channels_last,
+            prepared.factors[0],
+        )  # fmt: skip
 
 
 class _ShapeRecipe(NamedTuple):
@@ -192,7 +200,8 @@ class _ShapeRecipe(NamedTuple):
     out: tuple[int, ...]
     moved_shape: tuple[int, ...]  # the split, permuted view of a contiguous input
     moved_strides: tuple[int, ...]
-    native: Any  # PyTorch's own function where it is this very op, for NCHW
+    native: Any  # PyTorch's own function, where it is this very op and the faster one
+    channels_last: bool  # native runs on the NCHW view of an NHWC tensor
     factor: int
 
 
