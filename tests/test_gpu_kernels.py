@@ -178,19 +178,33 @@ def test_autograd_runs_the_kernels_both_ways(triton_kernels):
 
 
 def test_offsets_beyond_2_to_the_31(triton_kernels):
-    """64-bit offsets: an input and an ``out=`` whose batch stride is 2**31 bytes. The
-    memory between the two images is reserved but never touched, so it costs nothing;
-    32-bit offsets would wrap (the interpreter computes in the kernel's own types)."""
-    stride = 2**31
-    memory = torch.empty(stride + 2**16, dtype=torch.uint8)
-    x = memory.as_strided((2, 8, 3, 4), (stride, 12, 4, 1))
-    x.copy_((torch.arange(2 * 8 * 3 * 4) % 251).reshape(2, 8, 3, 4))
+    """64-bit offsets: an input and an ``out=`` of three images 2**30 + 16 bytes apart,
+    a stride that fits 32 bits while the third image's offset does not. The memory
+    between the images is reserved but never touched, so it costs nothing; 32-bit
+    arithmetic would wrap (the interpreter computes in the kernel's own types)."""
+    stride = 2**30 + 16
+    memory = torch.empty(2 * stride + 2**16, dtype=torch.uint8)
+    x = memory.as_strided((3, 8, 3, 4), (stride, 12, 4, 1))
+    x.copy_((torch.arange(3 * 8 * 3 * 4) % 251).reshape(3, 8, 3, 4))
     expected = torch.nn.functional.pixel_shuffle(x.contiguous(), 2)
     assert torch.equal(ps.pixel_shuffle(x, 2), expected)
-    out = torch.empty_like(memory).as_strided((2, 2, 6, 8), (stride, 48, 8, 1))
+    out = torch.empty_like(memory).as_strided((3, 2, 6, 8), (stride, 48, 8, 1))
     ps.pixel_shuffle(x, 2, out=out)
     assert torch.equal(out, expected)
     assert triton_kernels == ["interleave", "interleave"]
+
+
+def test_run_lengths_beyond_2_to_the_31_are_not_masked_off():
+    """A 2 GiB row interleaved from two rows: its length (na · 2) only fits 64 bits. The
+    store mask must not wrap negative (checked on the launch arguments: a row that long
+    does not fit the interpreter's time)."""
+    gpu = _kernels.gpu_kernels()
+    na = 2**30 + 5
+    form = _kernels._axes.copy_shape((na, 2), (1, na), (2, 1))
+    name, grid, arguments, blocks = gpu._launch(form, 1)
+    assert name == "interleave"
+    assert arguments[-4:-2] == (na, na * 2)  # in_b, then the run's length, exact
+    assert grid * blocks["BLOCK_A"] >= na
 
 
 @pytest.mark.parametrize("size", [1, 2, 4, 8])
@@ -229,6 +243,8 @@ def test_compiled_kernels_read_and_write_16_bytes_at_a_time(
     kernel, _, _, blocks = gpu._launch(form, size)
     assert kernel == pattern
     function = gpu._compiled(False)[kernel]
+    # the block sizes must reach Triton as constants, as in a real launch
+    assert {param.name for param in function.params if param.is_constexpr} == set(blocks)
     names = [name for name in function.arg_names if name not in blocks]
     signature = {name: f"*i{8 * size}" if name in ("src", "dst") else "i64" for name in names}
     signature.update(dict.fromkeys(blocks, "constexpr"))
@@ -257,9 +273,13 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 @cuda
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("factor", [2, 3, 4])
-def test_compiled_kernels_on_cuda_equal_pytorch(dtype, factor):
-    x = (torch.arange(2 * 8 * factor**2 * 64 * 96, device="cuda") % 251).to(dtype)
-    x = x.reshape(2, 8 * factor**2, 64, 96)
+def test_compiled_kernels_on_cuda_equal_pytorch(monkeypatch, dtype, factor):
+    gpu = _kernels.gpu_kernels()
+    launched = []
+    original = gpu._launch
+    monkeypatch.setattr(gpu, "_launch", lambda *args: launched.append(1) or original(*args))
+    x = (torch.arange(2 * 8 * factor**2 * 128 * 192, device="cuda") % 251).to(dtype)
+    x = x.reshape(2, 8 * factor**2, 128, 192)  # at least 1.5 MiB: the kernels' side
     for memory_format in (torch.contiguous_format, torch.channels_last):
         x = x.contiguous(memory_format=memory_format)
         up = ps.pixel_shuffle(x, factor)
@@ -268,6 +288,7 @@ def test_compiled_kernels_on_cuda_equal_pytorch(dtype, factor):
         assert torch.equal(ps.pixel_unshuffle(up, factor), x)
         tf_up = ps.pixel_shuffle(x, factor, convention="tf")
         assert torch.equal(tf_up.cpu(), ps.pixel_shuffle(x.cpu(), factor, convention="tf"))
+    assert len(launched) == 6
 
 
 def test_triton_is_not_loaded_after_tensorflow():

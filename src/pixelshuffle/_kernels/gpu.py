@@ -24,15 +24,14 @@ Triton's interpreter, which is how CI checks them without a GPU.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-from collections.abc import Iterator
+import types
 from typing import Any
 
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.interpreter import InterpretedFunction
 
 from ._axes import Axis, CopyShape, copy_shape
 
@@ -86,10 +85,10 @@ def _rows(
 def _interleave(
     src, dst,
     n1, n2, n3, n4, n5, i0, i1, i2, i3, i4, i5, o0, o1, o2, o3, o4, o5,
-    na, in_b, tiles, row_blocks,
+    na, in_b, run_length, tiles, row_blocks,
     ROWS: tl.constexpr, BLOCK_A: tl.constexpr, NB: tl.constexpr,
 ):  # fmt: skip
-    # dst[d + a·NB + b] = src[s + a + b·in_b]: NB rows in, one run out
+    # dst[d + a·NB + b] = src[s + a + b·in_b]: NB rows in, one run of na·NB out
     pid = tl.program_id(0).to(tl.int64)
     tile, row_inside, base_in, base_out = _start(
         pid, tiles, row_blocks, ROWS,
@@ -103,17 +102,17 @@ def _interleave(
     )
     runs = tl.reshape(tl.permute(rows, (0, 2, 1)), (ROWS, BLOCK_A * NB))
     offsets = tile * BLOCK_A * NB + tl.arange(0, BLOCK_A * NB)
-    inside = row_inside[:, None] & (offsets < na * NB)[None, :]
+    inside = row_inside[:, None] & (offsets < run_length)[None, :]
     tl.store(dst + base_out[:, None] + offsets[None, :], runs, mask=inside)
 
 
 def _deinterleave(
     src, dst,
     n1, n2, n3, n4, n5, i0, i1, i2, i3, i4, i5, o0, o1, o2, o3, o4, o5,
-    out_a, nb, tiles, row_blocks,
+    out_a, nb, run_length, tiles, row_blocks,
     ROWS: tl.constexpr, BLOCK_B: tl.constexpr, NA: tl.constexpr,
 ):  # fmt: skip
-    # dst[d + a·out_a + b] = src[s + a + b·NA]: one run in, NA rows out
+    # dst[d + a·out_a + b] = src[s + a + b·NA]: one run of nb·NA in, NA rows out
     pid = tl.program_id(0).to(tl.int64)
     tile, row_inside, base_in, base_out = _start(
         pid, tiles, row_blocks, ROWS,
@@ -122,7 +121,7 @@ def _deinterleave(
     offsets = tile * BLOCK_B * NA + tl.arange(0, BLOCK_B * NA)
     runs = tl.load(
         src + base_in[:, None] + offsets[None, :],
-        mask=row_inside[:, None] & (offsets < nb * NA)[None, :],
+        mask=row_inside[:, None] & (offsets < run_length)[None, :],
     )
     rows = tl.permute(tl.reshape(runs, (ROWS, BLOCK_B, NA)), (0, 2, 1))
     a = tl.arange(0, NA).to(tl.int64)
@@ -164,29 +163,21 @@ _SOURCES = {"rows": _rows, "interleave": _interleave, "deinterleave": _deinterle
 
 @functools.cache
 def _compiled(interpret: bool) -> dict[str, Any]:
-    """The kernels, compiled for the GPU or, on CPU tensors, run by Triton's interpreter.
-    The interpreter is chosen when a function is decorated, so each mode has its own."""
-    with _interpreter(interpret):
-        start = triton.jit(_start)
-        kernels = {}
-        for name, source in _SOURCES.items():
-            # the kernels call `_start` by name: give each its own globals with the jitted one
-            function = type(source)(source.__code__, {**source.__globals__, "_start": start})
-            kernels[name] = triton.jit(function)
-        return kernels
-
-
-@contextlib.contextmanager
-def _interpreter(on: bool) -> Iterator[None]:
-    before = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TRITON_INTERPRET"]
-        else:
-            os.environ["TRITON_INTERPRET"] = before
+    """The kernels compiled for the GPU or, for CPU tensors, run by Triton's interpreter
+    (what the tests use); each mode has its own functions."""
+    jit = InterpretedFunction if interpret else triton.jit
+    start = jit(_start)
+    kernels = {}
+    for name, source in _SOURCES.items():
+        # the kernels call `_start` by name: give each its own globals with the jitted one
+        function = types.FunctionType(
+            source.__code__, {**source.__globals__, "_start": start}, source.__name__
+        )
+        # Triton reads `tl.constexpr` parameters from the annotations
+        function.__annotations__ = dict(source.__annotations__)
+        function.__qualname__, function.__module__ = source.__qualname__, source.__module__
+        kernels[name] = jit(function)
+    return kernels
 
 
 def copy_permuted(source: torch.Tensor, target: torch.Tensor) -> bool:
@@ -202,8 +193,12 @@ def copy_permuted(source: torch.Tensor, target: torch.Tensor) -> bool:
     if launch is None:
         return False
     name, grid, arguments, blocks = launch
-    kernel = _compiled(source.device.type != "cuda")[name]
-    kernel[(grid,)](_bits(source), _bits(target), *arguments, **blocks)
+    if source.device.type != "cuda":
+        _compiled(True)[name][(grid,)](_bits(source), _bits(target), *arguments, **blocks)
+        return True
+    # Triton launches on the current device and its current stream: make them the tensor's
+    with torch.cuda.device(source.device):
+        _compiled(False)[name][(grid,)](_bits(source), _bits(target), *arguments, **blocks)
     return True
 
 
@@ -218,26 +213,15 @@ def _launch(form: CopyShape, size: int) -> tuple[str, int, tuple[int, ...], dict
     elif form.interleaves and form.nb in (2, 4, 8):
         block = min(per_tile // form.nb, triton.next_power_of_2(form.na))
         tiles = triton.cdiv(form.na, block)
-        name, sizes, blocks = (
-            "interleave",
-            (form.na, form.in_b, tiles),
-            {
-                "BLOCK_A": block,
-                "NB": form.nb,
-            },
-        )
+        # the run's length from here: na·NB in the kernel could overflow 32 bits
+        sizes = (form.na, form.in_b, form.na * form.nb, tiles)
+        name, blocks = "interleave", {"BLOCK_A": block, "NB": form.nb}
         block *= form.nb
     elif form.deinterleaves and form.na in (2, 4, 8):
         block = min(per_tile // form.na, triton.next_power_of_2(form.nb))
         tiles = triton.cdiv(form.nb, block)
-        name, sizes, blocks = (
-            "deinterleave",
-            (form.out_a, form.nb, tiles),
-            {
-                "BLOCK_B": block,
-                "NA": form.na,
-            },
-        )
+        sizes = (form.out_a, form.nb, form.nb * form.na, tiles)
+        name, blocks = "deinterleave", {"BLOCK_B": block, "NA": form.na}
         block *= form.na
     else:
         block_a = min(_TRANSPOSE_TILE, triton.next_power_of_2(form.na))
