@@ -360,3 +360,55 @@ class TestRememberedShapes:
         for width in range(1, _torch._MAX_RECIPES + 20):
             ps.pixel_shuffle(torch.zeros(1, 4, 1, width), 2, convention="tf")
         assert 0 < len(recipes[0]) <= _torch._MAX_RECIPES
+
+    @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+    def test_pytorchs_own_op_where_it_applies(self, recipes, layout):
+        from pixelshuffle import _torch
+
+        shape = (2, 3, 4, 12) if layout == "NHWC" else (2, 12, 3, 4)
+        bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32}
+        for dtype in (torch.float32, torch.uint16, torch.float8_e4m3fn, torch.uint8):
+            x = torch.arange(math.prod(shape)).reshape(shape).to(dtype)
+            order = oracle.preset_order("torch", layout)
+            expected = oracle.shuffle(x.view(bits[x.element_size()]).numpy(), (2, 2), order, layout)
+            for _ in range(2):
+                y = ps.pixel_shuffle(x, 2, layout=layout)
+                np.testing.assert_array_equal(y.view(bits[y.element_size()]).numpy(), expected)
+                assert y.is_contiguous()
+            native = _torch._RECIPES[(ps_prepared(layout), x.shape, dtype, x.device)].native
+            # PyTorch implements neither uint16 nor float8; its NCHW op loses to the
+            # strided copy on bytes
+            wanted = dtype == torch.float32 or (dtype == torch.uint8 and layout == "NHWC")
+            assert (native is not None) == wanted, dtype
+
+    def test_a_shape_on_another_device_keeps_its_memory_format(self, recipes):
+        cpu = torch.randn(2, 3, 4, 8)
+        meta = torch.empty(2, 3, 4, 8, device="meta")
+        for x in (cpu, meta, meta, cpu):
+            y = ps.pixel_shuffle(x, 2, layout="NHWC")
+            assert y.is_contiguous()
+            assert (y.device, y.shape) == (x.device, (2, 6, 8, 2))
+        assert recipes[1] == [False, False, True, True]
+
+    def test_symbolic_tracing_takes_the_full_path(self, recipes):
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        x = torch.randn(2, 12, 3, 4)
+        expected = ps.pixel_shuffle(x, 2, convention="tf")
+        ps.pixel_shuffle(x, 2, convention="tf")  # remembered
+        traced = make_fx(lambda t: ps.pixel_shuffle(t, 2, convention="tf"),
+                         tracing_mode="symbolic")(x)  # fmt: skip
+        torch.testing.assert_close(traced(x), expected)
+        torch.testing.assert_close(traced(torch.randn(3, 12, 5, 4)).shape, (3, 3, 10, 8))
+
+    def test_unmemoized_calls_leave_no_recipes(self, recipes):
+        x = torch.randn(2, 12, 3, 4)
+        for _ in range(3):
+            ps.pixel_shuffle(x, np.int64(2), convention="tf")  # not a plain int: no memo
+        assert recipes[0] == {}
+
+
+def ps_prepared(layout):
+    from pixelshuffle import _ops
+
+    return _ops.prepare("pixel_shuffle", "shuffle", 2, "torch", layout, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -210,6 +211,9 @@ class _Prepared:
     twin: Plan | None  # the same op for the channels-last twin of a channels-first layout
     onnx_node: tuple[str, str | None] | None  # (op type, mode) of ONNX's own node, if any
     pytorch_op: str | None  # "pixel_shuffle"/"pixel_unshuffle" where PyTorch has this very op
+    # from the memo, so the same object comes back for the same call and backends may
+    # keep per-shape recipes keyed by it; an unmemoized one would only flood them
+    memoized: bool = False
 
 
 def _run(
@@ -231,7 +235,7 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
     """Run a validated, planned op on ``x`` (the path the ``nn`` modules take)."""
     where = prepared.where
     backend = backend_for(x, where.partition("(")[0])
-    if out is None:
+    if out is None and prepared.memoized:
         result = backend.run_remembered(prepared, x)
         if result is not None:
             return result
@@ -257,7 +261,8 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
     if channels_last or prepared.layout.name == "NHWC":
         native = backend.channels_last_native(prepared, x)
         if native is not None:
-            backend.remember(prepared, x, shape)
+            if prepared.memoized:
+                backend.remember(prepared, x, shape)
             return native
     if channels_last:
         # Keep a channels-last tensor channels-last: run the op on its NHWC view.
@@ -268,7 +273,8 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
         y = backend.apply(prepared.twin, backend.transpose(x, to_last), last_shape)
         return backend.transpose(y, to_first)
     result = backend.apply(prepared.plan, x, shape)
-    backend.remember(prepared, x, shape)
+    if prepared.memoized:
+        backend.remember(prepared, x, shape)
     return result
 
 
@@ -362,7 +368,17 @@ def _onnx_node(
     return None
 
 
-_prepare_cached = memoize(maxsize=1024)(_prepare_uncached)
+@memoize(maxsize=1024)
+def _prepare_cached(
+    op: str,
+    direction: Direction,
+    factor: Factor,
+    convention: ConventionLike,
+    layout: LayoutLike,
+    dst: ConventionLike | None,
+) -> _Prepared:
+    prepared = _prepare_uncached(op, direction, factor, convention, layout, dst)
+    return dataclasses.replace(prepared, memoized=True)
 
 
 def _check_shape(

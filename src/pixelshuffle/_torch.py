@@ -119,6 +119,8 @@ class _TorchBackend(Backend):
         # slower for bytes (benchmarks/results/medium-cpu); on CPU it keeps the format.
         if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
             return None
+        if x.dtype not in _PYTORCH_OP_DTYPES:
+            return None
         if "cpu" in _kernels.TRITON_DEVICES:  # the Triton kernels' tests, in the interpreter
             return None
         if not _is_plain_eager(x):
@@ -150,18 +152,19 @@ class _TorchBackend(Backend):
         return torch.onnx.ops.symbolic(op_type, (x,), attrs, dtype=x.dtype, shape=out_shape)
 
     def run_remembered(self, prepared: Any, x: Any) -> Any:
-        # tracers first: under torch.compile even a look into the dict would be guarded
-        if not _untraced():
+        # Tracers, modes and subclasses first: under torch.compile a look into the dict
+        # would be guarded, and symbolic sizes cannot even be hashed.
+        if not (_untraced() and _is_plain_tensor(x)):
             return None
-        recipe = _RECIPES.get((prepared, x.shape))
-        if recipe is None or not (x.is_contiguous() and _is_plain_tensor(x)):
+        recipe = _RECIPES.get((prepared, x.shape, x.dtype, x.device))
+        if recipe is None or not x.is_contiguous():
             return None
         if x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES):
             return None  # large enough for a kernel
         native = recipe.native
         if native is not None and recipe.channels_last:
             return native(x.permute(0, 3, 1, 2), recipe.factor).permute(0, 2, 3, 1)
-        if native is not None and x.element_size() > 1:
+        if native is not None:
             return native(x, recipe.factor)
         if x.requires_grad:  # views' own backward beats a Python autograd node here
             y = x.view(recipe.split).permute(recipe.perm)
@@ -171,22 +174,30 @@ class _TorchBackend(Backend):
 
     def remember(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> None:
         # contiguous inputs only: one shape then means one layout in memory
-        if not (_is_plain_eager(x) and x.is_contiguous()) or (prepared, x.shape) in _RECIPES:
+        if not (_is_plain_eager(x) and x.is_contiguous()):
             return
-        if len(_RECIPES) >= _MAX_RECIPES:  # a loop over ever new shapes: start over
-            _RECIPES.clear()
+        key = (prepared, x.shape, x.dtype, x.device)
+        if key in _RECIPES:
+            return
+        if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
+            del _RECIPES[next(iter(_RECIPES))]
         split, perm, out = _recipe(prepared.plan, shape)
         perm = perm or tuple(range(len(split)))
         moved = torch.empty(split, device="meta").permute(*perm)
-        # PyTorch's own op where it is this very op and faster on small tensors
-        # (benchmarks/README.md): NHWC through its channels_last view, and NCHW
+        # PyTorch's own op where it is this very op and the faster one on small CPU
+        # tensors (benchmarks/README.md): NHWC through its channels_last view, and NCHW
         # upsampling of elements wider than a byte; the strided copy otherwise.
         native = None
         channels_last = prepared.layout.name == "NHWC" and x.dim() == 4
         upsampling = prepared.pytorch_op == "pixel_shuffle" and prepared.layout.name == "NCHW"
-        if prepared.pytorch_op is not None and (channels_last or upsampling):
+        if (
+            prepared.pytorch_op is not None
+            and x.device.type == "cpu"
+            and x.dtype in _PYTORCH_OP_DTYPES
+            and (channels_last or (upsampling and x.element_size() > 1))
+        ):
             native = getattr(torch.nn.functional, prepared.pytorch_op)
-        _RECIPES[prepared, x.shape] = _ShapeRecipe(
+        _RECIPES[key] = _ShapeRecipe(
             split, perm, out, tuple(moved.shape), moved.stride(), native, channels_last,
             prepared.factors[0],
         )  # fmt: skip
@@ -207,8 +218,18 @@ class _ShapeRecipe(NamedTuple):
 
 # Per (prepared op, input shape). Small tensors spend most of a call in Python; with a
 # recipe the call costs little more than the copy itself (benchmarks/README.md).
-_RECIPES: dict[tuple[Any, torch.Size], _ShapeRecipe] = {}
+_RECIPES: dict[tuple[Any, torch.Size, torch.dtype, torch.device], _ShapeRecipe] = {}
 _MAX_RECIPES = 512
+
+# dtypes PyTorch's pixel_(un)shuffle implements on CPU (torch 2.13: not the unsigned
+# 16-64-bit integers, complex32 or the float8 types, which the library still shuffles)
+_PYTORCH_OP_DTYPES = frozenset(
+    {
+        torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+        torch.float16, torch.bfloat16, torch.float32, torch.float64,
+        torch.complex64, torch.complex128,
+    }
+)  # fmt: skip
 
 TORCH = _TorchBackend()
 
