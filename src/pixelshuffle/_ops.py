@@ -369,16 +369,9 @@ def _onnx_node(
 
 
 @memoize(maxsize=1024)
-def _prepare_cached(
-    op: str,
-    direction: Direction,
-    factor: Factor,
-    convention: ConventionLike,
-    layout: LayoutLike,
-    dst: ConventionLike | None,
-) -> _Prepared:
-    prepared = _prepare_uncached(op, direction, factor, convention, layout, dst)
-    return dataclasses.replace(prepared, memoized=True)
+def _prepare_cached(*arguments: Any) -> _Prepared:
+    """:func:`_prepare_uncached` of the same arguments, once per distinct call."""
+    return dataclasses.replace(_prepare_uncached(*arguments), memoized=True)
 
 
 def _check_shape(
