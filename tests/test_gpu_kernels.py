@@ -195,16 +195,30 @@ def test_offsets_beyond_2_to_the_31(triton_kernels):
 
 
 def test_run_lengths_beyond_2_to_the_31_are_not_masked_off():
-    """A 2 GiB row interleaved from two rows: its length (na · 2) only fits 64 bits. The
-    store mask must not wrap negative (checked on the launch arguments: a row that long
-    does not fit the interpreter's time)."""
+    """Two rows of 2**30 + 5 bytes interleaved into one run longer than 2**31: the store
+    mask compares with that length, which must not wrap negative. The kernel runs its
+    first program only, on memory that is reserved but, beyond that tile, never touched."""
     gpu = _kernels.gpu_kernels()
     na = 2**30 + 5
     form = _kernels._axes.copy_shape((na, 2), (1, na), (2, 1))
-    name, grid, arguments, blocks = gpu._launch(form, 1)
+    name, _, arguments, blocks = gpu._launch(form, 1)
     assert name == "interleave"
-    assert arguments[-4:-2] == (na, na * 2)  # in_b, then the run's length, exact
-    assert grid * blocks["BLOCK_A"] >= na
+    block = blocks["BLOCK_A"]
+    source = torch.empty(2 * na, dtype=torch.uint8)
+    source[:block] = torch.arange(block) % 100
+    source[na : na + block] = torch.arange(block) % 100 + 100
+    target = torch.empty(2 * na, dtype=torch.uint8)
+    gpu._compiled(True)[name][(1,)](source, target, *arguments, **blocks)
+    expected = torch.stack([source[:block], source[na : na + block]], dim=1).reshape(-1)
+    assert torch.equal(target[: 2 * block], expected)
+
+
+def test_compiled_kernels_ignore_triton_interpret(monkeypatch):
+    """``TRITON_INTERPRET=1`` in the environment must not send CUDA tensors through the
+    interpreter: the compiled kernels are made as compiled ones explicitly."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    kernels = _kernels.gpu_kernels()._compiled.__wrapped__(False)
+    assert all(type(kernel).__name__ == "JITFunction" for kernel in kernels.values())
 
 
 @pytest.mark.parametrize("size", [1, 2, 4, 8])
@@ -277,7 +291,13 @@ def test_compiled_kernels_on_cuda_equal_pytorch(monkeypatch, dtype, factor):
     gpu = _kernels.gpu_kernels()
     launched = []
     original = gpu._launch
-    monkeypatch.setattr(gpu, "_launch", lambda *args: launched.append(1) or original(*args))
+
+    def recording(*args):
+        launch = original(*args)
+        launched.append(launch is not None)
+        return launch
+
+    monkeypatch.setattr(gpu, "_launch", recording)
     x = (torch.arange(2 * 8 * factor**2 * 128 * 192, device="cuda") % 251).to(dtype)
     x = x.reshape(2, 8 * factor**2, 128, 192)  # at least 1.5 MiB: the kernels' side
     for memory_format in (torch.contiguous_format, torch.channels_last):
@@ -288,7 +308,7 @@ def test_compiled_kernels_on_cuda_equal_pytorch(monkeypatch, dtype, factor):
         assert torch.equal(ps.pixel_unshuffle(up, factor), x)
         tf_up = ps.pixel_shuffle(x, factor, convention="tf")
         assert torch.equal(tf_up.cpu(), ps.pixel_shuffle(x.cpu(), factor, convention="tf"))
-    assert len(launched) == 6
+    assert launched == [True] * 6
 
 
 def test_triton_is_not_loaded_after_tensorflow():

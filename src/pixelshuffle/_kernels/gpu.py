@@ -32,6 +32,7 @@ import torch
 import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
+from triton.runtime.jit import JITFunction
 
 from ._axes import Axis, CopyShape, copy_shape
 
@@ -165,7 +166,8 @@ _SOURCES = {"rows": _rows, "interleave": _interleave, "deinterleave": _deinterle
 def _compiled(interpret: bool) -> dict[str, Any]:
     """The kernels compiled for the GPU or, for CPU tensors, run by Triton's interpreter
     (what the tests use); each mode has its own functions."""
-    jit = InterpretedFunction if interpret else triton.jit
+    # both chosen explicitly: triton.jit itself would follow TRITON_INTERPRET
+    jit = InterpretedFunction if interpret else JITFunction
     start = jit(_start)
     kernels = {}
     for name, source in _SOURCES.items():
