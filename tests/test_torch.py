@@ -407,6 +407,62 @@ class TestRememberedShapes:
             ps.pixel_shuffle(x, np.int64(2), convention="tf")  # not a plain int: no memo
         assert recipes[0] == {}
 
+    @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+    def test_empty_inputs_keep_the_results_shape(self, recipes, dtype):
+        # PyTorch 2.13's own pixel_unshuffle returns an empty input's shape unchanged
+        for _ in range(2):
+            down = ps.pixel_unshuffle(torch.zeros(1, 4, 4, 0, dtype=dtype), 2, layout="NHWC")
+            assert down.shape == (1, 2, 2, 0)
+            up = ps.pixel_shuffle(torch.zeros(1, 0, 8, 2, 2, dtype=dtype), 2)
+            assert up.shape == (1, 0, 2, 4, 4)
+
+    def test_copies_and_pickles_of_modules_share_recipes(self, recipes):
+        import copy
+
+        module = ps.nn.PixelShuffle(2, convention="tf")
+        x = torch.randn(1, 8, 3, 3)
+        clones = [module, copy.deepcopy(module), copy.copy(module)]
+        clones.append(pickle.loads(pickle.dumps(module)))
+        for clone in clones:
+            assert torch.equal(clone(x), module(x))
+        assert len(recipes[0]) == 1
+
+    def test_eviction_from_many_threads(self, recipes, monkeypatch):
+        import concurrent.futures
+        import sys
+
+        from pixelshuffle import _torch
+
+        monkeypatch.setattr(_torch, "_MAX_RECIPES", 4)
+        monkeypatch.setattr(sys, "getswitchinterval", sys.getswitchinterval)
+        sys.setswitchinterval(1e-6)  # switch threads as often as possible
+        try:
+
+            def run(width):
+                x = torch.zeros(1, 4, 1, width)
+                return ps.pixel_shuffle(x, 2, convention="tf").shape == (1, 1, 2, 2 * width)
+
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(run, [1 + i % 40 for i in range(2000)]))
+        finally:
+            sys.setswitchinterval(0.005)
+        assert all(results)
+        assert len(recipes[0]) <= 4 + 4  # a few threads may each add one before evicting
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # forward_ad's own
+def test_forward_mode_ad_through_kernels_and_the_autograd_node():
+    import torch.autograd.forward_ad as forward_ad
+
+    x = torch.randn(4, 64, 64, 64)  # 4 MiB: the kernels' side
+    tangent = torch.randn_like(x)
+    expected = ps.pixel_shuffle(tangent, 2, convention="tf")
+    with forward_ad.dual_level():
+        for primal in (x, x.clone().requires_grad_()):
+            dual = forward_ad.make_dual(primal, tangent)
+            y = ps.pixel_shuffle(dual, 2, convention="tf")
+            assert torch.equal(forward_ad.unpack_dual(y).tangent, expected)
+
 
 def ps_prepared(layout):
     from pixelshuffle import _ops

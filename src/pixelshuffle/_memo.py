@@ -9,14 +9,16 @@ objects made inside a trace are the tracer's, not ours.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["memoize"]
+__all__ = ["evict_oldest", "memoize"]
 
 R = TypeVar("R")
+_MISSING = object()
 
 
 class _Memo(Generic[R]):
@@ -27,12 +29,14 @@ class _Memo(Generic[R]):
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any) -> R:
-        if args in self._results:
-            return self._results[args]
+        # one lookup: between a membership test and a read another thread may evict
+        result = self._results.get(args, _MISSING)
+        if result is not _MISSING:
+            return result  # type: ignore[return-value]
         result = self._function(*args)
         if not _tracing():
-            if len(self._results) >= self._maxsize:  # forget the oldest entry
-                self._results.pop(next(iter(self._results)), None)
+            if len(self._results) >= self._maxsize:
+                evict_oldest(self._results)
             self._results[args] = result
         return result
 
@@ -43,6 +47,13 @@ class _Memo(Generic[R]):
 def memoize(maxsize: int) -> Callable[[Callable[..., R]], _Memo[R]]:
     """Memoize a pure function of hashable positional arguments (compared with ``==``)."""
     return lambda function: _Memo(function, maxsize)
+
+
+def evict_oldest(results: dict[Any, Any]) -> None:
+    """Forget the oldest entry of ``results``, safely while other threads evict too: they
+    may take the same entry first, or change the dict between ``iter`` and ``next``."""
+    with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+        del results[next(iter(results))]
 
 
 def _tracing() -> bool:

@@ -211,9 +211,26 @@ class _Prepared:
     twin: Plan | None  # the same op for the channels-last twin of a channels-first layout
     onnx_node: tuple[str, str | None] | None  # (op type, mode) of ONNX's own node, if any
     pytorch_op: str | None  # "pixel_shuffle"/"pixel_unshuffle" where PyTorch has this very op
-    # from the memo, so the same object comes back for the same call and backends may
-    # keep per-shape recipes keyed by it; an unmemoized one would only flood them
-    memoized: bool = False
+    # The memo's arguments for this op, ``None`` for one made outside the memo. Memoized
+    # ops come back as the same object for the same call, so backends may key per-shape
+    # recipes by them; copies and pickles return to the memo's object.
+    memo_key: tuple[Any, ...] | None = None
+
+    @property
+    def memoized(self) -> bool:
+        return self.memo_key is not None
+
+    def __copy__(self) -> _Prepared:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Prepared:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.memo_key is None:
+            fields = dataclasses.fields(self)
+            return (_Prepared, tuple(getattr(self, field.name) for field in fields))
+        return (_from_memo, self.memo_key)
 
 
 def _run(
@@ -371,7 +388,12 @@ def _onnx_node(
 @memoize(maxsize=1024)
 def _prepare_cached(*arguments: Any) -> _Prepared:
     """:func:`_prepare_uncached` of the same arguments, once per distinct call."""
-    return dataclasses.replace(_prepare_uncached(*arguments), memoized=True)
+    return dataclasses.replace(_prepare_uncached(*arguments), memo_key=arguments)
+
+
+def _from_memo(*arguments: Any) -> _Prepared:
+    """The memo's prepared op (unpickling one): a plain function, pickled by name."""
+    return _prepare_cached(*arguments)
 
 
 def _check_shape(

@@ -27,6 +27,7 @@ from . import _kernels
 from ._backends import Backend, Shape, _check_out_metadata, _recipe, _type_name
 from ._errors import PixelShuffleError, PixelShuffleTypeError
 from ._layout import Layout
+from ._memo import evict_oldest
 from ._plan import Plan, inverse_plan
 
 __all__ = ["TORCH"]
@@ -48,7 +49,12 @@ class _TorchBackend(Backend):
             return tuple(int(size) for size in shape)
 
     def apply(self, plan: Plan, x: Any, shape: tuple[Any, ...]) -> Any:
-        if x.requires_grad and torch.is_grad_enabled() and _is_plain_eager(x):
+        if (
+            x.requires_grad
+            and torch.is_grad_enabled()
+            and _is_plain_eager(x)
+            and not _forward_ad_active()
+        ):
             return _Rearrange.apply(x, plan)
         return self.rearrange(x, *_recipe(plan, shape))
 
@@ -119,7 +125,8 @@ class _TorchBackend(Backend):
         # slower for bytes (benchmarks/results/medium-cpu); on CPU it keeps the format.
         if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
             return None
-        if x.dtype not in _PYTORCH_OP_DTYPES:
+        # torch 2.13's pixel_unshuffle returns an empty input's shape unchanged
+        if x.dtype not in _PYTORCH_OP_DTYPES or x.numel() == 0:
             return None
         if "cpu" in _kernels.TRITON_DEVICES:  # the Triton kernels' tests, in the interpreter
             return None
@@ -180,7 +187,7 @@ class _TorchBackend(Backend):
         if key in _RECIPES:
             return
         if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
-            del _RECIPES[next(iter(_RECIPES))]
+            evict_oldest(_RECIPES)
         split, perm, out = _recipe(prepared.plan, shape)
         perm = perm or tuple(range(len(split)))
         moved = torch.empty(split, device="meta").permute(*perm)
@@ -194,6 +201,7 @@ class _TorchBackend(Backend):
             prepared.pytorch_op is not None
             and x.device.type == "cpu"
             and x.dtype in _PYTORCH_OP_DTYPES
+            and x.numel() > 0  # see channels_last_native
             and (channels_last or (upsampling and x.element_size() > 1))
         ):
             native = getattr(torch.nn.functional, prepared.pytorch_op)
@@ -243,6 +251,12 @@ def _untraced() -> bool:
     return not torch.compiler.is_compiling() and not torch.jit.is_tracing()
 
 
+def _forward_ad_active() -> bool:
+    """Whether dual tensors may be about: forward-mode AD follows tangents through
+    PyTorch's own ops only, not through writes into fresh memory or a Python node."""
+    return torch.autograd.forward_ad._current_level >= 0
+
+
 def _is_plain_tensor(x: torch.Tensor) -> bool:
     """No subclass, dispatch mode or torch.func wrapper: a tensor with real memory."""
     return (
@@ -255,7 +269,9 @@ def _is_plain_tensor(x: torch.Tensor) -> bool:
 def _kernel_may_copy(x: torch.Tensor, view: torch.Tensor) -> bool:
     """Whether a kernel may copy ``view`` (of ``x``). The tracers are ruled out
     before any size is compared: under one, a comparison guards or warns."""
-    return _untraced() and _kernel_applies(view) and _is_plain_tensor(x)
+    return (
+        _untraced() and _kernel_applies(view) and _is_plain_tensor(x) and not _forward_ad_active()
+    )
 
 
 # Kernels see the bits of an element: an integer type of the same size.
