@@ -236,3 +236,27 @@ def test_no_parallel_launches_on_numbas_workqueue_layer():
         [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True
     )
     assert completed.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float16, np.float32, np.complex64])
+@pytest.mark.parametrize("layout", ["NLC", "NHWC", "NDHWC", "NCHW"])
+@pytest.mark.parametrize("convention", ["torch", "caffe"])  # depth first: per-pixel transposes
+def test_small_blocks_along_a_row_of_pixels(kernels_always, convention, layout, dtype):
+    """A few channels by the factor (a small transpose per pixel) in rows of at least 16
+    pixels: copied element by element of the block along the row (the ``blocks``
+    kernel), in chunks when the row is long; NCHW keeps to the transposes."""
+    order = _order(convention, layout)
+    rank = len(layout) - 2
+    factors = FACTORS[rank]
+    spatial = {1: (300,), 2: (3, 301), 3: (2, 3, 150)}[rank]
+    depth = 3 * math.prod(factors)
+    shape = (2, *spatial, depth) if layout.endswith("C") else (2, depth, *spatial)
+    x = (np.arange(math.prod(shape)) % 251).astype(dtype).reshape(shape)
+    up = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
+    np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, layout))
+    np.testing.assert_array_equal(ps.pixel_unshuffle(up, factors, convention=order,
+                                                     layout=layout), x)  # fmt: skip
+    if layout == "NCHW":
+        assert "blocks" not in kernels_always
+    else:
+        assert kernels_always == ["blocks", "blocks"]

@@ -120,9 +120,11 @@ class _TorchBackend(Backend):
         return bool(x.is_contiguous(memory_format=fmt)) and not torch.onnx.is_in_onnx_export()
 
     def channels_last_native(self, prepared: Any, x: Any) -> Any:
-        # For channels-last data in torch order, PyTorch's own kernel is about as fast as
-        # ours (a tiny transpose per pixel) or faster for elements wider than a byte, and
-        # slower for bytes (benchmarks/results/medium-cpu); on CPU it keeps the format.
+        # Channels-last data in torch order is a small transpose per pixel. Where the CPU
+        # kernels take it, they beat PyTorch's own channels-last kernel, except when
+        # upsampling into pixels of 64 bytes or more, which PyTorch copies whole
+        # (benchmarks/README.md); below the kernels' size, and without them, PyTorch's
+        # kernel beats the reference path. On CPU it keeps the format.
         if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
             return None
         # torch 2.13's pixel_unshuffle returns an empty input's shape unchanged
@@ -132,6 +134,12 @@ class _TorchBackend(Backend):
             return None
         if not _is_plain_eager(x):
             return None
+        nbytes = x.numel() * x.element_size()
+        if nbytes >= _kernels.MIN_BYTES and _kernels.cpu_kernels() is not None:
+            channels = x.shape[-1 if prepared.layout.name == "NHWC" else -3]
+            pixel_bytes = channels // prepared.factors[0] ** 2 * x.element_size()
+            if prepared.pytorch_op == "pixel_unshuffle" or pixel_bytes < 64:
+                return None
         op = getattr(torch.nn.functional, prepared.pytorch_op)
         if prepared.layout.name == "NCHW":
             return op(x, prepared.factors[0])

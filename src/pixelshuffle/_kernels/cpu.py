@@ -18,11 +18,14 @@ import numba
 import numpy as np
 from numba import njit, prange, uint64
 
-from ._axes import Axis, copy_shape
+from ._axes import Axis, CopyShape, copy_shape
 
 __all__ = ["CopyPlan", "copy_permuted", "plan_copy"]
 
 _TILE = 64  # transposes with both sides longer than this are done in tiles
+_SMALL_BLOCK = 64  # transposes of at most this many elements are copied along an axis
+_LONG_AXIS = 16  # ... one at least this long
+_SWEEP_BYTES = 32768  # ... in stretches that span about this much of both arrays
 
 
 # Every index is unsigned 64-bit: numba wraps negative signed indices around at run time,
@@ -122,6 +125,27 @@ def _transpose(src, dst, n, in_stride, out_stride, na, in_b, out_a, nb):  # prag
                                 dst[d + a * out_a + b] = src[s + a + b * in_b]
 
 
+def _blocks(src, dst, n, in_stride, out_stride, na, in_b, out_a, nb, chunk):  # pragma: no cover
+    # Small transposes (a few channels by the factor, as in NHWC `torch` and `caffe`
+    # orders): each element of the block is copied along the last outer axis at once, a
+    # strided copy with fixed strides, instead of one tiny block per pixel; `chunk`
+    # indices at a time, so that what one pass touches stays in the L1 cache for the next.
+    last = len(n) - 1
+    rows = uint64(1)
+    for axis in range(last):
+        rows *= n[axis]
+    for t in prange(rows):
+        base_in, base_out = _row_bases(t, n, in_stride, out_stride)
+        for i0 in range(uint64(0), n[last], chunk):
+            i1 = min(i0 + chunk, n[last])
+            for a in range(na):
+                for b in range(nb):
+                    s = base_in + a + b * in_b
+                    d = base_out + a * out_a + b
+                    for i in range(i0, i1):
+                        dst[d + i * out_stride[last]] = src[s + i * in_stride[last]]
+
+
 def _variant(function: Any, parallel: bool) -> Any:
     """``function`` compiled serial or parallel. numba's on-disk cache keys a function by
     its qualified name, not by its options, so the parallel copy gets a name of its own;
@@ -136,7 +160,7 @@ def _variant(function: Any, parallel: bool) -> Any:
 
 _KERNELS = {
     (name, parallel): _variant(function, parallel)
-    for name, function in (("rows", _rows), ("transpose", _transpose))
+    for name, function in (("rows", _rows), ("transpose", _transpose), ("blocks", _blocks))
     for parallel in (False, True)
 }
 
@@ -152,18 +176,45 @@ class CopyPlan:
 
 
 def plan_copy(
-    shape: tuple[int, ...], in_strides: tuple[int, ...], out_strides: tuple[int, ...]
+    shape: tuple[int, ...],
+    in_strides: tuple[int, ...],
+    out_strides: tuple[int, ...],
+    itemsize: int,
 ) -> CopyPlan | None:
-    """How to copy an array of ``shape`` between two stridings (in elements), or
-    ``None`` when no kernel here fits (the caller then uses the reference path)."""
+    """How to copy an array of ``shape`` between two stridings (in elements) of
+    ``itemsize``-byte elements, or ``None`` when no kernel here fits (the caller then
+    uses the reference path)."""
     form = copy_shape(shape, in_strides, out_strides)
     if form is None:
         return None
-    outer = _outer_arrays(form.outer)
     if form.is_rows:
-        return CopyPlan("rows", (*outer, np.uint64(form.nb)))
-    sizes = (form.na, form.in_b, form.out_a, form.nb)
-    return CopyPlan("transpose", (*outer, *(np.uint64(size) for size in sizes)))
+        return CopyPlan("rows", (*_outer_arrays(form.outer), np.uint64(form.nb)))
+    sizes = tuple(np.uint64(size) for size in (form.na, form.in_b, form.out_a, form.nb))
+    along = _long_axis(form, itemsize)
+    if along is not None:
+        axis = form.outer[along]
+        outer = form.outer[:along] + form.outer[along + 1 :] + (axis,)
+        chunk = max(1, _SWEEP_BYTES // ((axis.in_stride + axis.out_stride) * itemsize))
+        return CopyPlan("blocks", (*_outer_arrays(outer), *sizes, np.uint64(chunk)))
+    return CopyPlan("transpose", (*_outer_arrays(form.outer), *sizes))
+
+
+def _long_axis(form: CopyShape, itemsize: int) -> int | None:
+    """For a small transpose, the outer axis to copy each of its elements along: a long
+    axis of pixels, the innermost in the output (a row's pixels); ``None`` when there is
+    none or the block runs faster on its own: a large block, or
+    output runs (``nb``) long enough to write as vectors (measured crossovers, NHWC at
+    8 MiB: benchmarks/README.md)."""
+    if form.na * form.nb > _SMALL_BLOCK or form.nb >= 32 or form.nb * itemsize >= 64:
+        return None
+    long_axes = [
+        k
+        for k, axis in enumerate(form.outer)
+        # an axis of pixels: it does not continue the block's runs (in NCHW with narrow
+        # images the image rows do, and the transposes read them as one stream)
+        if axis.size >= _LONG_AXIS and axis.in_stride > form.na and axis.out_stride > form.nb
+    ]
+    return min(long_axes, key=lambda k: form.outer[k].out_stride, default=None)
 
 
 def _outer_arrays(outer: tuple[Axis, ...]) -> tuple[np.ndarray, ...]:
