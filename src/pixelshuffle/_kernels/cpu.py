@@ -44,12 +44,18 @@ def _row_bases(t, n, in_stride, out_stride):  # pragma: no cover - compiled
     return base_in, base_out
 
 
+@njit(inline="always", cache=True)
+def _row_count(n):  # pragma: no cover - compiled
+    """How many rows: the product of all outer axes but the last (looped inside a row)."""
+    rows = uint64(1)
+    for axis in range(len(n) - 1):
+        rows *= n[axis]
+    return rows
+
+
 def _rows(src, dst, n, in_stride, out_stride, run):  # pragma: no cover - compiled
     last = len(n) - 1
-    rows = uint64(1)
-    for axis in range(last):
-        rows *= n[axis]
-    for t in prange(rows):
+    for t in prange(_row_count(n)):
         base_in, base_out = _row_bases(t, n, in_stride, out_stride)
         for i in range(n[last]):
             s = base_in + i * in_stride[last]
@@ -63,15 +69,12 @@ def _transpose(src, dst, n, in_stride, out_stride, na, in_b, out_a, nb):  # prag
     # Shuffles interleave (and unshuffles de-interleave) 2 to 4 rows; written out with
     # literal counts, LLVM turns those loops into vector shuffles at copy speed.
     last = len(n) - 1
-    rows = uint64(1)
-    for axis in range(last):
-        rows *= n[axis]
     interleave = out_a == nb and nb <= 4
     deinterleave = in_b == na and na <= 4
     # de-interleaving 1- and 2-byte elements vectorises with contiguous reads, wider ones
     # with contiguous writes (measured: up to 3.5x apart either way)
     narrow = src.itemsize <= 2
-    for t in prange(rows):
+    for t in prange(_row_count(n)):
         base_in, base_out = _row_bases(t, n, in_stride, out_stride)
         for i in range(n[last]):
             s = base_in + i * in_stride[last]
@@ -131,10 +134,7 @@ def _blocks(src, dst, n, in_stride, out_stride, na, in_b, out_a, nb, chunk):  # 
     # strided copy with fixed strides, instead of one tiny block per pixel; `chunk`
     # indices at a time, so that what one pass touches stays in the L1 cache for the next.
     last = len(n) - 1
-    rows = uint64(1)
-    for axis in range(last):
-        rows *= n[axis]
-    for t in prange(rows):
+    for t in prange(_row_count(n)):
         base_in, base_out = _row_bases(t, n, in_stride, out_stride)
         for i0 in range(uint64(0), n[last], chunk):
             i1 = min(i0 + chunk, n[last])
