@@ -1,7 +1,9 @@
 """CPU kernels (numba): one pass over memory for any permuted copy the plans produce.
 
 Every op is a permuted copy; ``_axes.copy_shape`` reduces it to runs of rows or small
-2-D transposes, and the two kernels here run those.
+2-D transposes. Three kernels run those: *rows*, *transpose* (a block at a time) and
+*blocks* (the smallest transposes, one element of the block at a time along a row of
+pixels).
 
 A permutation moves bits, not numbers, so the kernels see unsigned integers of the
 element's size (1, 2, 4 or 8 bytes); numba compiles one version per size, serial for

@@ -17,8 +17,8 @@ Triton program copies one tile of one row, the outer axes folded into its progra
 Rows shorter than a program's share (16 KiB) are stacked: a program also takes several
 indices of the longest outer axis, so it has enough to do for 16-byte accesses.
 
-Offsets are 64-bit. Kernels see unsigned integers of the element's size, like the CPU
-ones: a permutation moves bits, not numbers. On CPU tensors the same kernels run in
+Offsets are 64-bit. Kernels see integers of the element's size, like the CPU ones: a
+permutation moves bits, not numbers. On CPU tensors the same kernels run in
 Triton's interpreter, which is how CI checks them without a GPU.
 """
 
