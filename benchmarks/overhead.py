@@ -35,6 +35,7 @@ def main() -> None:
     split, perm, shape = (1, 4, 2, 2, 8, 8), (0, 1, 4, 2, 5, 3), (1, 4, 16, 16)
     ps_module, torch_module = ps.nn.PixelShuffle(2), torch.nn.PixelShuffle(2)
     contiguous = torch.contiguous_format
+    out = torch.empty(shape)
     rows = [
         ("F.pixel_shuffle(x, 2)", lambda: F.pixel_shuffle(x, 2)),
         ("ps.pixel_shuffle(x, 2)", lambda: ps.pixel_shuffle(x, 2)),
@@ -48,6 +49,9 @@ def main() -> None:
         ("ps.pixel_shuffle(x, 2), x requires grad", lambda: ps.pixel_shuffle(x_grad, 2)),
         ("ps.pixel_shuffle(x, 2, convention='tf'), x requires grad",
          lambda: ps.pixel_shuffle(x_grad, 2, convention="tf")),
+        ("out.view(split of out).copy_(permuted view of x) (by hand)",
+         lambda: out.view(1, 4, 8, 2, 8, 2).copy_(x.view(split).permute(perm))),
+        ("ps.pixel_shuffle(x, 2, out=out)", lambda: ps.pixel_shuffle(x, 2, out=out)),
         ("F.pixel_shuffle on the NHWC tensor's NCHW view",
          lambda: F.pixel_shuffle(nhwc.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)),
         ("ps.pixel_shuffle(nhwc, 2, layout='NHWC')",

@@ -276,7 +276,14 @@ class TestRememberedShapes:
             used.append(result is not None)
             return result
 
+        def spying_into(prepared, x, out):
+            result = original_into(prepared, x, out)
+            used.append(result is not None)
+            return result
+
+        original_into = _torch.TORCH.run_remembered_into
         monkeypatch.setattr(_torch.TORCH, "run_remembered", spying)
+        monkeypatch.setattr(_torch.TORCH, "run_remembered_into", spying_into)
         return _torch._RECIPES, used
 
     @pytest.mark.parametrize("layout", ["NCHW", "NHWC", "NCL", "NCDHW", "NDHWC"])
@@ -448,6 +455,32 @@ class TestRememberedShapes:
             sys.setswitchinterval(0.005)
         assert all(results)
         assert len(recipes[0]) <= 4 + 4  # a few threads may each add one before evicting
+
+    def test_out_through_a_remembered_shape(self, recipes):
+        x = torch.randn(2, 12, 3, 4)
+        before = x.clone()
+        expected = oracle.shuffle(x.numpy(), (2, 2), "hwc", "NCHW")
+        wide = torch.zeros(2, 3, 6, 16)
+        for out in (torch.empty(2, 3, 6, 8), wide[..., ::2], torch.empty(2, 3, 6, 8)):
+            assert ps.pixel_shuffle(x, 2, convention="tf", out=out) is out
+            np.testing.assert_array_equal(out.numpy(), expected)
+        assert not wide[..., 1::2].any()
+        assert recipes[1] == [False, True, True]
+        errors = {}
+        for attempt in range(2):  # before and after the shape is remembered elsewhere
+            if attempt:
+                ps.pixel_shuffle(torch.randn(2, 12, 3, 5), 2, convention="tf")
+            for name, bad in (
+                ("shape", torch.empty(2, 3, 6, 9)),
+                ("dtype", torch.empty(2, 3, 6, 8, dtype=torch.float64)),
+                ("overlap", x.view(2, 3, 6, 8)),
+                ("type", np.empty((2, 3, 6, 8), np.float32)),
+            ):
+                with pytest.raises(ps.PixelShuffleError) as error:
+                    ps.pixel_shuffle(x, 2, convention="tf", out=bad)
+                errors.setdefault(name, set()).add(str(error.value))
+        assert all(len(messages) == 1 for messages in errors.values())  # the same errors
+        assert torch.equal(x, before)  # the overlapping out= was refused, not written
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # forward_ad's own

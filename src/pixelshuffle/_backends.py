@@ -108,6 +108,10 @@ class Backend:
         a shortcut past validation and planning for the small tensors of a loop."""
         return None
 
+    def run_remembered_into(self, prepared: Any, x: Any, out: Any) -> Any:
+        """:meth:`run_remembered` into ``out`` (checked here), or ``None``."""
+        return None
+
     def remember(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> None:
         """Keep a recipe for ``prepared`` on inputs like ``x``, which just ran and so is
         known to be valid."""

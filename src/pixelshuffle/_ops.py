@@ -252,8 +252,11 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
     """Run a validated, planned op on ``x`` (the path the ``nn`` modules take)."""
     where = prepared.where
     backend = backend_for(x, where.partition("(")[0])
-    if out is None and prepared.memoized:
-        result = backend.run_remembered(prepared, x)
+    if prepared.memoized:
+        if out is None:
+            result = backend.run_remembered(prepared, x)
+        else:
+            result = backend.run_remembered_into(prepared, x, out)
         if result is not None:
             return result
     try:
@@ -270,7 +273,10 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
         n_batch = len(shape) - prepared.layout.n_axes
         expected = shape[:n_batch] + prepared.plan.shapes(shape[n_batch:])[1]
         backend.check_out(where, x, out, expected)
-        return backend.apply_into(prepared.plan, x, shape, out)
+        result = backend.apply_into(prepared.plan, x, shape, out)
+        if prepared.memoized:
+            backend.remember(prepared, x, shape)
+        return result
     native = backend.native_export(prepared, x, shape)
     if native is not None:
         return native

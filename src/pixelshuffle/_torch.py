@@ -167,15 +167,9 @@ class _TorchBackend(Backend):
         return torch.onnx.ops.symbolic(op_type, (x,), attrs, dtype=x.dtype, shape=out_shape)
 
     def run_remembered(self, prepared: Any, x: Any) -> Any:
-        # Tracers, modes and subclasses first: under torch.compile a look into the dict
-        # would be guarded, and symbolic sizes cannot even be hashed.
-        if not (_untraced() and _is_plain_tensor(x)):
+        recipe = _recipe_for(prepared, x)
+        if recipe is None:
             return None
-        recipe = _RECIPES.get((prepared, x.shape, x.dtype, x.device))
-        if recipe is None or not x.is_contiguous():
-            return None
-        if x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES):
-            return None  # large enough for a kernel
         native = recipe.native
         if native is not None and recipe.channels_last:
             return native(x.permute(0, 3, 1, 2), recipe.factor).permute(0, 2, 3, 1)
@@ -186,6 +180,15 @@ class _TorchBackend(Backend):
         else:
             y = x.as_strided(recipe.moved_shape, recipe.moved_strides)
         return y.clone(memory_format=torch.contiguous_format).view(recipe.out)
+
+    def run_remembered_into(self, prepared: Any, x: Any, out: Any) -> Any:
+        recipe = _recipe_for(prepared, x)
+        if recipe is None:
+            return None
+        self.check_out(prepared.where, x, out, recipe.out)
+        moved = x.as_strided(recipe.moved_shape, recipe.moved_strides)
+        out.view(recipe.moved_shape).copy_(moved)  # out split into the plan's blocks
+        return out
 
     def remember(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> None:
         # contiguous inputs only: one shape then means one layout in memory
@@ -217,6 +220,20 @@ class _TorchBackend(Backend):
             split, perm, out, tuple(moved.shape), moved.stride(), native, channels_last,
             prepared.factors[0],
         )  # fmt: skip
+
+
+def _recipe_for(prepared: Any, x: torch.Tensor) -> _ShapeRecipe | None:
+    """The remembered recipe for running ``prepared`` on ``x``, where one applies."""
+    # Tracers, modes and subclasses first: under torch.compile a look into the dict
+    # would be guarded, and symbolic sizes cannot even be hashed.
+    if not (_untraced() and _is_plain_tensor(x)):
+        return None
+    recipe = _RECIPES.get((prepared, x.shape, x.dtype, x.device))
+    if recipe is None or not x.is_contiguous():
+        return None
+    if x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES):
+        return None  # large enough for a kernel
+    return recipe
 
 
 class _ShapeRecipe(NamedTuple):
