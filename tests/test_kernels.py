@@ -138,6 +138,33 @@ class TestTorch:
             volume.numpy(), oracle.shuffle(v.numpy(), (2, 3, 2), order, "NCDHW")
         )
 
+    @pytest.mark.parametrize(
+        ("channels", "dtype", "kernel_up"),
+        [(3, "float32", True), (8, "float32", False), (3, "bfloat16", True),
+         (3, "complex128", False)],
+    )  # fmt: skip
+    def test_channels_last_torch_order_takes_the_kernels_in_parallel(
+        self, kernels_always, channels, dtype, kernel_up
+    ):
+        """Channels-last data in torch order: the kernels when they run in parallel,
+        except upsampling into pixels of 32 bytes or more (8 float32 channels) and
+        elements no kernel copies (16 bytes); PyTorch's own kernel otherwise."""
+        torch = self.torch
+        F = torch.nn.functional
+        x = torch.randn(2, channels * 4, 5, 6).to(getattr(torch, dtype))
+        x = x.contiguous(memory_format=torch.channels_last)
+        in_parallel = _kernels.PARALLEL_BYTES == 0 and _kernels.cpu_kernels().PARALLEL
+        up = ps.pixel_shuffle(x, 2)
+        assert torch.equal(up, F.pixel_shuffle(x, 2))
+        assert up.is_contiguous(memory_format=torch.channels_last)
+        assert len(kernels_always) == (1 if in_parallel and kernel_up else 0)
+        before = len(kernels_always)
+        down = ps.pixel_unshuffle(up, 2)
+        assert torch.equal(down, x)
+        assert down.is_contiguous(memory_format=torch.channels_last)
+        kernel_down = in_parallel and dtype != "complex128"
+        assert len(kernels_always) - before == (1 if kernel_down else 0)
+
     def test_strided_input_and_out(self, kernels_always):
         torch = self.torch
         base = torch.arange(4 * 18 * 5 * 16, dtype=torch.float32).reshape(4, 18, 5, 16)
@@ -256,7 +283,31 @@ def test_small_blocks_along_a_row_of_pixels(kernels_always, convention, layout, 
     np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, layout))
     np.testing.assert_array_equal(ps.pixel_unshuffle(up, factors, convention=order,
                                                      layout=layout), x)  # fmt: skip
-    if layout == "NCHW":
+    in_parallel = _kernels.PARALLEL_BYTES == 0 and _kernels.cpu_kernels().PARALLEL
+    if layout == "NCHW" or not in_parallel:  # serial, the per-block kernel is faster
         assert "blocks" not in kernels_always
     else:
         assert kernels_always == ["blocks", "blocks"]
+
+
+@pytest.mark.parametrize(
+    ("shape", "factor", "layout"),
+    [
+        ((2, 64, 16, 32), 2, "NCHW"),  # narrow images: rows continue the block's runs
+        ((2, 64, 16, 16), 2, "NCHW"),
+        ((2, 64, 16, 8), 2, "NCHW"),
+        ((8, 64, 32), 2, "NCL"),  # rows interleaved from runs of 32: vectorised as is
+        ((512, 8, 8, 12), 2, "NHWC"),  # tiny images: no row of 16 pixels, only the batch
+    ],
+)
+def test_no_small_blocks_where_the_per_block_kernel_is_faster(
+    kernels_always, shape, factor, layout
+):
+    x = (np.arange(math.prod(shape)) % 251).astype(np.float32).reshape(shape)
+    factors = (factor,) * (len(layout) - 2)
+    order = oracle.preset_order("torch", layout)
+    up = ps.pixel_shuffle(x, factors, convention="torch", layout=layout)
+    np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, layout))
+    ps.pixel_unshuffle(up, factors, convention="torch", layout=layout)
+    assert kernels_always
+    assert "blocks" not in kernels_always

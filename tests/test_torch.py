@@ -467,9 +467,12 @@ class TestRememberedShapes:
         assert not wide[..., 1::2].any()
         assert recipes[1] == [False, True, True]
         errors = {}
-        for attempt in range(2):  # before and after the shape is remembered elsewhere
-            if attempt:
-                ps.pixel_shuffle(torch.randn(2, 12, 3, 5), 2, convention="tf")
+        memo = recipes[0]
+        for remembered in (False, True):  # the full path's errors, then the recipe's
+            memo.clear()
+            if remembered:
+                ps.pixel_shuffle(x, 2, convention="tf")
+            assert len(memo) == remembered
             for name, bad in (
                 ("shape", torch.empty(2, 3, 6, 9)),
                 ("dtype", torch.empty(2, 3, 6, 8, dtype=torch.float64)),

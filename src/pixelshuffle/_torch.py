@@ -121,10 +121,10 @@ class _TorchBackend(Backend):
 
     def channels_last_native(self, prepared: Any, x: Any) -> Any:
         # Channels-last data in torch order is a small transpose per pixel. Where the CPU
-        # kernels take it, they beat PyTorch's own channels-last kernel, except when
-        # upsampling into pixels of 64 bytes or more, which PyTorch copies whole
-        # (benchmarks/README.md); below the kernels' size, and without them, PyTorch's
-        # kernel beats the reference path. On CPU it keeps the format.
+        # kernels take it in parallel, they beat PyTorch's own channels-last kernel,
+        # except when upsampling into pixels of 32 bytes or more, which PyTorch copies
+        # whole (benchmarks/README.md); below the kernels' size, serial, and without
+        # them, PyTorch's kernel beats the reference path. On CPU it keeps the format.
         if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
             return None
         # torch 2.13's pixel_unshuffle returns an empty input's shape unchanged
@@ -135,10 +135,16 @@ class _TorchBackend(Backend):
         if not _is_plain_eager(x):
             return None
         nbytes = x.numel() * x.element_size()
-        if nbytes >= _kernels.MIN_BYTES and _kernels.cpu_kernels() is not None:
+        kernels_take_it = (
+            _kernel_applies(x)
+            and not _forward_ad_active()
+            # serial, the kernels lose to PyTorch's here (benchmarks/README.md)
+            and _kernels.runs_in_parallel(nbytes)
+        )
+        if kernels_take_it:
             channels = x.shape[-1 if prepared.layout.name == "NHWC" else -3]
             pixel_bytes = channels // prepared.factors[0] ** 2 * x.element_size()
-            if prepared.pytorch_op == "pixel_unshuffle" or pixel_bytes < 64:
+            if prepared.pytorch_op == "pixel_unshuffle" or pixel_bytes < 32:
                 return None
         op = getattr(torch.nn.functional, prepared.pytorch_op)
         if prepared.layout.name == "NCHW":

@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["copy_numpy", "copy_strided", "cpu_kernels", "gpu_kernels", "load_triton_first"]
+__all__ = [
+    "copy_numpy",
+    "copy_strided",
+    "cpu_kernels",
+    "gpu_kernels",
+    "load_triton_first",
+    "runs_in_parallel",
+]
 
 UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 # Below this, the frameworks' own copies measured as fast or faster (short rows leave the
@@ -70,6 +77,12 @@ def _load(name: str) -> ModuleType | None:
     return _LOADED[name]
 
 
+def runs_in_parallel(nbytes: int) -> bool:
+    """Whether a CPU kernel copying ``nbytes`` would run on several threads."""
+    kernels = cpu_kernels()
+    return kernels is not None and kernels.PARALLEL and nbytes >= PARALLEL_BYTES
+
+
 def copy_strided(
     src: np.ndarray,
     dst: np.ndarray,
@@ -83,10 +96,13 @@ def copy_strided(
     kernels = cpu_kernels()
     if kernels is None or min(src_strides, default=0) < 0 or min(dst_strides, default=0) < 0:
         return False
-    plan = kernels.plan_copy(tuple(shape), tuple(src_strides), tuple(dst_strides), src.itemsize)
+    parallel = nbytes >= PARALLEL_BYTES
+    plan = kernels.plan_copy(
+        tuple(shape), tuple(src_strides), tuple(dst_strides), src.itemsize, parallel
+    )
     if plan is None:
         return False
-    kernels.copy_permuted(plan, src, dst, nbytes >= PARALLEL_BYTES)
+    kernels.copy_permuted(plan, src, dst, parallel)
     return True
 
 

@@ -28,6 +28,7 @@ _TILE = 64  # transposes with both sides longer than this are done in tiles
 _SMALL_BLOCK = 64  # transposes of at most this many elements are copied along an axis
 _LONG_AXIS = 16  # ... one at least this long
 _SWEEP_BYTES = 32768  # ... in stretches that span about this much of both arrays
+_PIXEL_STEP = 8  # ... whose steps are at most this many blocks
 
 
 # Every index is unsigned 64-bit: numba wraps negative signed indices around at run time,
@@ -182,17 +183,18 @@ def plan_copy(
     in_strides: tuple[int, ...],
     out_strides: tuple[int, ...],
     itemsize: int,
+    parallel: bool,
 ) -> CopyPlan | None:
     """How to copy an array of ``shape`` between two stridings (in elements) of
-    ``itemsize``-byte elements, or ``None`` when no kernel here fits (the caller then
-    uses the reference path)."""
+    ``itemsize``-byte elements, on several threads or one, or ``None`` when no kernel
+    here fits (the caller then uses the reference path)."""
     form = copy_shape(shape, in_strides, out_strides)
     if form is None:
         return None
     if form.is_rows:
         return CopyPlan("rows", (*_outer_arrays(form.outer), np.uint64(form.nb)))
     sizes = tuple(np.uint64(size) for size in (form.na, form.in_b, form.out_a, form.nb))
-    along = _long_axis(form, itemsize)
+    along = _long_axis(form, itemsize, parallel and PARALLEL)
     if along is not None:
         axis = form.outer[along]
         outer = form.outer[:along] + form.outer[along + 1 :] + (axis,)
@@ -201,20 +203,25 @@ def plan_copy(
     return CopyPlan("transpose", (*_outer_arrays(form.outer), *sizes))
 
 
-def _long_axis(form: CopyShape, itemsize: int) -> int | None:
+def _long_axis(form: CopyShape, itemsize: int, parallel: bool) -> int | None:
     """For a small transpose, the outer axis to copy each of its elements along: a long
-    axis of pixels, the innermost in the output (a row's pixels); ``None`` when there is
-    none or the block runs faster on its own: a large block, or
-    output runs (``nb``) long enough to write as vectors (measured crossovers, NHWC at
-    8 MiB: benchmarks/README.md)."""
-    if form.na * form.nb > _SMALL_BLOCK or form.nb >= 32 or form.nb * itemsize >= 64:
+    axis of adjacent pixels, the innermost in the output (a row's pixels). ``None`` where
+    the per-block kernel is as fast or faster (measured, benchmarks/README.md): serial
+    copies; large blocks; output runs (``nb``) long enough to write as vectors; rows
+    interleaved from long runs, which it vectorises; no axis of adjacent pixels."""
+    block = form.na * form.nb
+    if not parallel or block > _SMALL_BLOCK or form.nb >= 32 or form.nb * itemsize >= 64:
+        return None
+    if (form.interleaves and form.na >= 8) or (form.deinterleaves and form.nb >= 8):
         return None
     long_axes = [
         k
         for k, axis in enumerate(form.outer)
-        # an axis of pixels: it does not continue the block's runs (in NCHW with narrow
-        # images the image rows do, and the transposes read them as one stream)
-        if axis.size >= _LONG_AXIS and axis.in_stride > form.na and axis.out_stride > form.nb
+        # adjacent pixels: the axis does not continue the block's own runs (in NCHW the
+        # image rows do) and steps by at most a few blocks (not by planes or images)
+        if axis.size >= _LONG_AXIS
+        and form.na < axis.in_stride <= _PIXEL_STEP * block
+        and form.nb < axis.out_stride <= _PIXEL_STEP * block
     ]
     return min(long_axes, key=lambda k: form.outer[k].out_stride, default=None)
 
