@@ -268,41 +268,39 @@ def test_no_parallel_launches_on_numbas_workqueue_layer():
 @pytest.mark.parametrize("dtype", [np.uint8, np.float16, np.float32, np.complex64])
 @pytest.mark.parametrize("layout", ["NLC", "NHWC", "NDHWC", "NCHW"])
 @pytest.mark.parametrize("convention", ["torch", "caffe"])  # depth first: per-pixel transposes
-def test_small_blocks_along_a_row_of_pixels(kernels_always, convention, layout, dtype):
-    """A few channels by the factor (a small transpose per pixel) in rows of at least 16
-    pixels: copied element by element of the block along the row (the ``blocks``
-    kernel), in chunks when the row is long; NCHW keeps to the transposes."""
+def test_short_output_runs_are_gathered(kernels_always, convention, layout, dtype):
+    """A few channels by the factor (a small transpose per pixel): each short output run
+    is written whole from a table of input offsets (the ``gather`` kernel), in rows of
+    many pixels and in tiny images alike; NCHW rows keep to the transposes."""
     order = _order(convention, layout)
     rank = len(layout) - 2
     factors = FACTORS[rank]
-    spatial = {1: (300,), 2: (3, 301), 3: (2, 3, 150)}[rank]
-    depth = 3 * math.prod(factors)
-    shape = (2, *spatial, depth) if layout.endswith("C") else (2, depth, *spatial)
-    x = (np.arange(math.prod(shape)) % 251).astype(dtype).reshape(shape)
-    up = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
-    np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, layout))
-    np.testing.assert_array_equal(ps.pixel_unshuffle(up, factors, convention=order,
-                                                     layout=layout), x)  # fmt: skip
-    in_parallel = _kernels.PARALLEL_BYTES == 0 and _kernels.cpu_kernels().PARALLEL
-    if layout == "NCHW" or not in_parallel:  # serial, the per-block kernel is faster
-        assert "blocks" not in kernels_always
+    for spatial in ({1: (300,), 2: (3, 301), 3: (2, 3, 150)}[rank], (2,) * rank):
+        long_rows = list(kernels_always)  # the kernels of the images of long rows
+        depth = 3 * math.prod(factors)
+        shape = (5, *spatial, depth) if layout.endswith("C") else (5, depth, *spatial)
+        x = (np.arange(math.prod(shape)) % 251).astype(dtype).reshape(shape)
+        up = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
+        np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, layout))
+        np.testing.assert_array_equal(ps.pixel_unshuffle(up, factors, convention=order,
+                                                         layout=layout), x)  # fmt: skip
+    if layout == "NCHW":  # tiny NCHW images have short runs too, and gather them
+        assert "gather" not in long_rows
     else:
-        assert kernels_always == ["blocks", "blocks"]
+        assert kernels_always == ["gather"] * 4
 
 
 @pytest.mark.parametrize(
     ("shape", "factor", "layout"),
     [
-        ((2, 64, 16, 32), 2, "NCHW"),  # narrow images: rows continue the block's runs
+        ((2, 64, 16, 32), 2, "NCHW"),  # rows interleaved from runs of 8 or more elements
         ((2, 64, 16, 16), 2, "NCHW"),
         ((2, 64, 16, 8), 2, "NCHW"),
-        ((8, 64, 32), 2, "NCL"),  # rows interleaved from runs of 32: vectorised as is
-        ((512, 8, 8, 12), 2, "NHWC"),  # tiny images: no row of 16 pixels, only the batch
+        ((8, 64, 32), 2, "NCL"),
+        ((2, 3, 5, 3 * 64), 8, "NHWC"),  # 8 interleaved rows of 3 channels each
     ],
 )
-def test_no_small_blocks_where_the_per_block_kernel_is_faster(
-    kernels_always, shape, factor, layout
-):
+def test_long_runs_stay_with_the_transposes(kernels_always, shape, factor, layout):
     x = (np.arange(math.prod(shape)) % 251).astype(np.float32).reshape(shape)
     factors = (factor,) * (len(layout) - 2)
     order = oracle.preset_order("torch", layout)
@@ -310,4 +308,4 @@ def test_no_small_blocks_where_the_per_block_kernel_is_faster(
     np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, layout))
     ps.pixel_unshuffle(up, factors, convention="torch", layout=layout)
     assert kernels_always
-    assert "blocks" not in kernels_always
+    assert "gather" not in kernels_always

@@ -96,13 +96,10 @@ def copy_strided(
     kernels = cpu_kernels()
     if kernels is None or min(src_strides, default=0) < 0 or min(dst_strides, default=0) < 0:
         return False
-    parallel = nbytes >= PARALLEL_BYTES
-    plan = kernels.plan_copy(
-        tuple(shape), tuple(src_strides), tuple(dst_strides), src.itemsize, parallel
-    )
+    plan = kernels.plan_copy(tuple(shape), tuple(src_strides), tuple(dst_strides))
     if plan is None:
         return False
-    kernels.copy_permuted(plan, src, dst, parallel)
+    kernels.copy_permuted(plan, src, dst, nbytes >= PARALLEL_BYTES)
     return True
 
 

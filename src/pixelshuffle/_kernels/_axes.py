@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Axis", "CopyShape", "copy_shape"]
+__all__ = ["Axis", "CopyShape", "copy_shape", "merged_axes", "output_run"]
 
 
 class Axis(NamedTuple):
@@ -58,21 +58,7 @@ def copy_shape(
 ) -> CopyShape | None:
     """The merged form of a copy of ``shape`` between two stridings (non-negative, in
     elements), or ``None`` when it has neither form (the reference path copies it)."""
-    axes = [Axis(n, i, o) for n, i, o in zip(shape, in_strides, out_strides) if n != 1]
-    if not axes:
-        axes = [Axis(1, 1, 1)]
-    # order by the output's strides, innermost last, then merge what stays adjacent
-    axes.sort(key=lambda axis: -axis.out_stride)
-    merged: list[Axis] = []
-    for axis in axes:
-        if (
-            merged
-            and merged[-1].in_stride == axis.in_stride * axis.size
-            and merged[-1].out_stride == axis.out_stride * axis.size
-        ):
-            merged[-1] = Axis(merged[-1].size * axis.size, axis.in_stride, axis.out_stride)
-        else:
-            merged.append(axis)
+    merged = merged_axes(shape, in_strides, out_strides)
     inner = merged[-1]
     if inner.in_stride == 1 and inner.out_stride == 1:
         return CopyShape(tuple(merged[:-1]), 1, 1, 0, inner.size)
@@ -86,3 +72,37 @@ def copy_shape(
     return CopyShape(
         tuple(merged[:k] + merged[k + 1 : -1]), a.size, inner.in_stride, a.out_stride, inner.size
     )
+
+
+def merged_axes(
+    shape: tuple[int, ...], in_strides: tuple[int, ...], out_strides: tuple[int, ...]
+) -> list[Axis]:
+    """The copy's axes in the output's order (innermost last), those that stay adjacent
+    in both arrays merged into one."""
+    axes = [Axis(n, i, o) for n, i, o in zip(shape, in_strides, out_strides) if n != 1]
+    if not axes:
+        axes = [Axis(1, 1, 1)]
+    axes.sort(key=lambda axis: -axis.out_stride)
+    merged: list[Axis] = []
+    for axis in axes:
+        if (
+            merged
+            and merged[-1].in_stride == axis.in_stride * axis.size
+            and merged[-1].out_stride == axis.out_stride * axis.size
+        ):
+            merged[-1] = Axis(merged[-1].size * axis.size, axis.in_stride, axis.out_stride)
+        else:
+            merged.append(axis)
+    return merged
+
+
+def output_run(merged: list[Axis], longest: int) -> int:
+    """How many of the innermost ``merged`` axes together fill one contiguous run of the
+    output of at most ``longest`` elements (0 when the innermost is not contiguous)."""
+    run, count = 1, 0
+    for axis in reversed(merged):
+        if axis.out_stride != run or run * axis.size > longest:
+            break
+        run *= axis.size
+        count += 1
+    return count

@@ -2,8 +2,8 @@
 
 Every op is a permuted copy; ``_axes.copy_shape`` reduces it to runs of rows or small
 2-D transposes. Three kernels run those: *rows*, *transpose* (a block at a time) and
-*blocks* (the smallest transposes, one element of the block at a time along a row of
-pixels).
+*gather* (short output runs with a transpose inside, as in NHWC in ``torch`` order:
+each run written whole from a table of input offsets).
 
 A permutation moves bits, not numbers, so the kernels see unsigned integers of the
 element's size (1, 2, 4 or 8 bytes); numba compiles one version per size, serial for
@@ -20,15 +20,12 @@ import numba
 import numpy as np
 from numba import njit, prange, uint64
 
-from ._axes import Axis, CopyShape, copy_shape
+from ._axes import Axis, copy_shape, merged_axes, output_run
 
 __all__ = ["CopyPlan", "copy_permuted", "plan_copy"]
 
 _TILE = 64  # transposes with both sides longer than this are done in tiles
-_SMALL_BLOCK = 64  # transposes of at most this many elements are copied along an axis
-_LONG_AXIS = 16  # ... one at least this long
-_SWEEP_BYTES = 32768  # ... in stretches that span about this much of both arrays
-_PIXEL_STEP = 8  # ... whose steps are at most this many blocks
+_SHORT_RUN = 64  # output runs of at most this many elements are gathered whole
 
 
 # Every index is unsigned 64-bit: numba wraps negative signed indices around at run time,
@@ -131,22 +128,19 @@ def _transpose(src, dst, n, in_stride, out_stride, na, in_b, out_a, nb):  # prag
                                 dst[d + a * out_a + b] = src[s + a + b * in_b]
 
 
-def _blocks(src, dst, n, in_stride, out_stride, na, in_b, out_a, nb, chunk):  # pragma: no cover
-    # Small transposes (a few channels by the factor, as in NHWC `torch` and `caffe`
-    # orders): each element of the block is copied along the last outer axis at once, a
-    # strided copy with fixed strides, instead of one tiny block per pixel; `chunk`
-    # indices at a time, so that what one pass touches stays in the L1 cache for the next.
+def _gather(src, dst, n, in_stride, out_stride, offsets):  # pragma: no cover - compiled
+    # Per-pixel transposes whose output is short contiguous runs (NHWC in `torch` and
+    # `caffe` order): each run is written in one go, gathering its elements from the
+    # input through a table of offsets that is the same for every run.
     last = len(n) - 1
+    run = uint64(offsets.size)
     for t in prange(_row_count(n)):
         base_in, base_out = _row_bases(t, n, in_stride, out_stride)
-        for i0 in range(uint64(0), n[last], chunk):
-            i1 = min(i0 + chunk, n[last])
-            for a in range(na):
-                for b in range(nb):
-                    s = base_in + a + b * in_b
-                    d = base_out + a * out_a + b
-                    for i in range(i0, i1):
-                        dst[d + i * out_stride[last]] = src[s + i * in_stride[last]]
+        for i in range(n[last]):
+            s = base_in + i * in_stride[last]
+            d = base_out + i * out_stride[last]
+            for k in range(run):
+                dst[d + k] = src[s + offsets[k]]
 
 
 def _variant(function: Any, parallel: bool) -> Any:
@@ -163,7 +157,11 @@ def _variant(function: Any, parallel: bool) -> Any:
 
 _KERNELS = {
     (name, parallel): _variant(function, parallel)
-    for name, function in (("rows", _rows), ("transpose", _transpose), ("blocks", _blocks))
+    for name, function in (
+        ("rows", _rows),
+        ("transpose", _transpose),
+        ("gather", _gather),
+    )
     for parallel in (False, True)
 }
 
@@ -182,48 +180,38 @@ def plan_copy(
     shape: tuple[int, ...],
     in_strides: tuple[int, ...],
     out_strides: tuple[int, ...],
-    itemsize: int,
-    parallel: bool,
 ) -> CopyPlan | None:
-    """How to copy an array of ``shape`` between two stridings (in elements) of
-    ``itemsize``-byte elements, on several threads or one, or ``None`` when no kernel
-    here fits (the caller then uses the reference path)."""
+    """How to copy an array of ``shape`` between two stridings (in elements), or
+    ``None`` when no kernel here fits (the caller then uses the reference path)."""
     form = copy_shape(shape, in_strides, out_strides)
     if form is None:
         return None
     if form.is_rows:
         return CopyPlan("rows", (*_outer_arrays(form.outer), np.uint64(form.nb)))
+    long_runs = (form.interleaves and form.na >= 8) or (form.deinterleaves and form.nb >= 8)
+    if not long_runs:  # the transposes vectorise those; small per-pixel ones gather
+        gathered = _plan_gather(shape, in_strides, out_strides)
+        if gathered is not None:
+            return gathered
     sizes = tuple(np.uint64(size) for size in (form.na, form.in_b, form.out_a, form.nb))
-    along = _long_axis(form, itemsize, parallel and PARALLEL)
-    if along is not None:
-        axis = form.outer[along]
-        outer = form.outer[:along] + form.outer[along + 1 :] + (axis,)
-        chunk = max(1, _SWEEP_BYTES // ((axis.in_stride + axis.out_stride) * itemsize))
-        return CopyPlan("blocks", (*_outer_arrays(outer), *sizes, np.uint64(chunk)))
     return CopyPlan("transpose", (*_outer_arrays(form.outer), *sizes))
 
 
-def _long_axis(form: CopyShape, itemsize: int, parallel: bool) -> int | None:
-    """For a small transpose, the outer axis to copy each of its elements along: a long
-    axis of adjacent pixels, the innermost in the output (a row's pixels). ``None`` where
-    the per-block kernel is as fast or faster (measured, benchmarks/README.md): serial
-    copies; large blocks; output runs (``nb``) long enough to write as vectors; rows
-    interleaved from long runs, which it vectorises; no axis of adjacent pixels."""
-    block = form.na * form.nb
-    if not parallel or block > _SMALL_BLOCK or form.nb >= 32 or form.nb * itemsize >= 64:
+def _plan_gather(
+    shape: tuple[int, ...], in_strides: tuple[int, ...], out_strides: tuple[int, ...]
+) -> CopyPlan | None:
+    """The *gather* kernel's plan: the innermost axes that fill a short contiguous run of
+    the output (at most ``_SHORT_RUN`` elements, from at least two axes, so a transpose
+    within it) become a table of input offsets; ``None`` when there is no such run."""
+    merged = merged_axes(shape, in_strides, out_strides)
+    count = output_run(merged, _SHORT_RUN)
+    if count < 2 or count == len(merged):
         return None
-    if (form.interleaves and form.na >= 8) or (form.deinterleaves and form.nb >= 8):
-        return None
-    long_axes = [
-        k
-        for k, axis in enumerate(form.outer)
-        # adjacent pixels: the axis does not continue the block's own runs (in NCHW the
-        # image rows do) and steps by at most a few blocks (not by planes or images)
-        if axis.size >= _LONG_AXIS
-        and form.na < axis.in_stride <= _PIXEL_STEP * block
-        and form.nb < axis.out_stride <= _PIXEL_STEP * block
-    ]
-    return min(long_axes, key=lambda k: form.outer[k].out_stride, default=None)
+    offsets = np.zeros(1, dtype=np.uint64)
+    for axis in merged[-count:]:  # outermost first: the table follows the output's order
+        steps = np.arange(axis.size, dtype=np.uint64) * np.uint64(axis.in_stride)
+        offsets = (offsets[:, None] + steps[None, :]).reshape(-1)
+    return CopyPlan("gather", (*_outer_arrays(tuple(merged[:-count])), offsets))
 
 
 def _outer_arrays(outer: tuple[Axis, ...]) -> tuple[np.ndarray, ...]:
