@@ -26,6 +26,7 @@ __all__ = ["CopyPlan", "copy_permuted", "plan_copy"]
 
 _TILE = 64  # transposes with both sides longer than this are done in tiles
 _SHORT_RUN = 64  # output runs of at most this many elements are gathered whole
+_SHORT_ROWS = 16  # ... and so are copies of runs shorter than this, where they fit
 
 
 # Every index is unsigned 64-bit: numba wraps negative signed indices around at run time,
@@ -187,6 +188,10 @@ def plan_copy(
     if form is None:
         return None
     if form.is_rows:
+        if form.nb < _SHORT_ROWS:  # e.g. NHWC unshuffles in tf order: runs of r·C
+            gathered = _plan_gather(shape, in_strides, out_strides)
+            if gathered is not None:
+                return gathered
         return CopyPlan("rows", (*_outer_arrays(form.outer), np.uint64(form.nb)))
     long_runs = (form.interleaves and form.na >= 8) or (form.deinterleaves and form.nb >= 8)
     if not long_runs:  # the transposes vectorise those; small per-pixel ones gather
