@@ -309,3 +309,18 @@ def test_long_runs_stay_with_the_transposes(kernels_always, shape, factor, layou
     ps.pixel_unshuffle(up, factors, convention="torch", layout=layout)
     assert kernels_always
     assert "gather" not in kernels_always
+
+
+def test_gathered_tiny_images_split_into_rows_for_the_threads():
+    """Tiny images in a large batch merge into one outer axis; each of its indices must be
+    a row of its own, or the parallel kernel would run the whole copy on one thread."""
+    cpu = _kernels.cpu_kernels()
+    x = np.zeros((4096, 2, 2, 27), np.float32)  # NHWC, torch order, factor 3: 2x2 pixels
+    split = x.reshape(4096, 2, 2, 3, 3, 3).transpose(0, 1, 4, 2, 5, 3)
+    out = np.empty(split.shape, np.float32)
+    plan = cpu.plan_copy(
+        split.shape, [s // 4 for s in split.strides], [s // 4 for s in out.strides]
+    )
+    assert plan.kind == "gather"
+    sizes = plan.args[0]
+    assert math.prod(int(n) for n in sizes[:-1]) >= 4096  # rows the threads share
