@@ -114,7 +114,8 @@ class Backend:
 
     def remember(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> None:
         """Keep a recipe for ``prepared`` on inputs like ``x``, which just ran and so is
-        known to be valid."""
+        known to be valid (only for memoized ops: an unmemoized one is a new object on
+        every call and would only flood the recipes)."""
 
 
 def _recipe(

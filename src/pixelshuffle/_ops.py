@@ -252,13 +252,12 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
     """Run a validated, planned op on ``x`` (the path the ``nn`` modules take)."""
     where = prepared.where
     backend = backend_for(x, where.partition("(")[0])
-    if prepared.memoized:
-        if out is None:
-            result = backend.run_remembered(prepared, x)
-        else:
-            result = backend.run_remembered_into(prepared, x, out)
-        if result is not None:
-            return result
+    if out is None:
+        result = backend.run_remembered(prepared, x)
+    else:
+        result = backend.run_remembered_into(prepared, x, out)
+    if result is not None:
+        return result
     try:
         shape = backend.shape(x)
     except PixelShuffleError as error:
@@ -274,8 +273,7 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
         expected = shape[:n_batch] + prepared.plan.shapes(shape[n_batch:])[1]
         backend.check_out(where, x, out, expected)
         result = backend.apply_into(prepared.plan, x, shape, out)
-        if prepared.memoized:
-            backend.remember(prepared, x, shape)
+        backend.remember(prepared, x, shape)
         return result
     native = backend.native_export(prepared, x, shape)
     if native is not None:
@@ -284,8 +282,7 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
     if channels_last or prepared.layout.name == "NHWC":
         native = backend.channels_last_native(prepared, x)
         if native is not None:
-            if prepared.memoized:
-                backend.remember(prepared, x, shape)
+            backend.remember(prepared, x, shape)
             return native
     if channels_last:
         # Keep a channels-last tensor channels-last: run the op on its NHWC view.
@@ -296,8 +293,7 @@ def run_prepared(prepared: _Prepared, direction: Direction, x: Any, out: Any = N
         y = backend.apply(prepared.twin, backend.transpose(x, to_last), last_shape)
         return backend.transpose(y, to_first)
     result = backend.apply(prepared.plan, x, shape)
-    if prepared.memoized:
-        backend.remember(prepared, x, shape)
+    backend.remember(prepared, x, shape)
     return result
 
 

@@ -125,10 +125,7 @@ class _TorchBackend(Backend):
         # except when upsampling into pixels of 32 bytes or more, which PyTorch copies
         # whole (benchmarks/README.md); below the kernels' size, serial, and without
         # them, PyTorch's kernel beats the reference path. On CPU it keeps the format.
-        if prepared.pytorch_op is None or x.element_size() == 1 or x.device.type != "cpu":
-            return None
-        # torch 2.13's pixel_unshuffle returns an empty input's shape unchanged
-        if x.dtype not in _PYTORCH_OP_DTYPES or x.numel() == 0:
+        if prepared.pytorch_op is None or x.element_size() == 1 or not _pytorch_op_serves(x):
             return None
         if "cpu" in _kernels.TRITON_DEVICES:  # the Triton kernels' tests, in the interpreter
             return None
@@ -198,7 +195,7 @@ class _TorchBackend(Backend):
 
     def remember(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> None:
         # contiguous inputs only: one shape then means one layout in memory
-        if not (_is_plain_eager(x) and x.is_contiguous()):
+        if not (prepared.memoized and _is_plain_eager(x) and x.is_contiguous()):
             return
         key = (prepared, x.shape, x.dtype, x.device)
         if key in _RECIPES:
@@ -216,9 +213,7 @@ class _TorchBackend(Backend):
         upsampling = prepared.pytorch_op == "pixel_shuffle" and prepared.layout.name == "NCHW"
         if (
             prepared.pytorch_op is not None
-            and x.device.type == "cpu"
-            and x.dtype in _PYTORCH_OP_DTYPES
-            and x.numel() > 0  # see channels_last_native
+            and _pytorch_op_serves(x)
             and (channels_last or (upsampling and x.element_size() > 1))
         ):
             native = getattr(torch.nn.functional, prepared.pytorch_op)
@@ -232,7 +227,7 @@ def _recipe_for(prepared: Any, x: torch.Tensor) -> _ShapeRecipe | None:
     """The remembered recipe for running ``prepared`` on ``x``, where one applies."""
     # Tracers, modes and subclasses first: under torch.compile a look into the dict
     # would be guarded, and symbolic sizes cannot even be hashed.
-    if not (_untraced() and _is_plain_tensor(x)):
+    if not (prepared.memoized and _untraced() and _is_plain_tensor(x)):
         return None
     recipe = _RECIPES.get((prepared, x.shape, x.dtype, x.device))
     if recipe is None or not x.is_contiguous():
@@ -269,6 +264,14 @@ _PYTORCH_OP_DTYPES = frozenset(
         torch.complex64, torch.complex128,
     }
 )  # fmt: skip
+
+
+def _pytorch_op_serves(x: torch.Tensor) -> bool:
+    """Whether PyTorch's own pixel_(un)shuffle may run on ``x`` in the library's place:
+    on CPU (where its speed was measured), for a dtype it implements, and not empty
+    (torch 2.13's pixel_unshuffle returns an empty input's shape unchanged)."""
+    return x.device.type == "cpu" and x.dtype in _PYTORCH_OP_DTYPES and x.numel() > 0
+
 
 TORCH = _TorchBackend()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Axis", "CopyShape", "copy_shape", "merged_axes", "output_run"]
+__all__ = ["Axis", "CopyShape", "copy_shape", "form_of", "merged_axes", "output_run"]
 
 
 class Axis(NamedTuple):
@@ -58,7 +58,11 @@ def copy_shape(
 ) -> CopyShape | None:
     """The merged form of a copy of ``shape`` between two stridings (non-negative, in
     elements), or ``None`` when it has neither form (the reference path copies it)."""
-    merged = merged_axes(shape, in_strides, out_strides)
+    return form_of(merged_axes(shape, in_strides, out_strides))
+
+
+def form_of(merged: list[Axis]) -> CopyShape | None:
+    """:func:`copy_shape` of axes already merged by :func:`merged_axes`."""
     inner = merged[-1]
     if inner.in_stride == 1 and inner.out_stride == 1:
         return CopyShape(tuple(merged[:-1]), 1, 1, 0, inner.size)

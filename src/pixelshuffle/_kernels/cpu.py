@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from numba import njit, prange, uint64
 
-from ._axes import Axis, copy_shape, merged_axes, output_run
+from ._axes import Axis, form_of, merged_axes, output_run
 
 __all__ = ["CopyPlan", "copy_permuted", "plan_copy"]
 
@@ -184,36 +184,31 @@ def plan_copy(
 ) -> CopyPlan | None:
     """How to copy an array of ``shape`` between two stridings (in elements), or
     ``None`` when no kernel here fits (the caller then uses the reference path)."""
-    form = copy_shape(shape, in_strides, out_strides)
+    merged = merged_axes(shape, in_strides, out_strides)
+    form = form_of(merged)
     if form is None:
         return None
     if form.is_rows:
         if form.nb < _SHORT_ROWS:  # e.g. NHWC unshuffles in tf order: runs of r·C
-            gathered = _plan_gather(shape, in_strides, out_strides, from_afar=True)
+            gathered = _plan_gather(merged, from_afar=True)
             if gathered is not None:
                 return gathered
         return CopyPlan("rows", (*_outer_arrays(form.outer), np.uint64(form.nb)))
     long_runs = (form.interleaves and form.na >= 8) or (form.deinterleaves and form.nb >= 8)
     if not long_runs:  # the transposes vectorise those; small per-pixel ones gather
-        gathered = _plan_gather(shape, in_strides, out_strides)
+        gathered = _plan_gather(merged)
         if gathered is not None:
             return gathered
     sizes = tuple(np.uint64(size) for size in (form.na, form.in_b, form.out_a, form.nb))
     return CopyPlan("transpose", (*_outer_arrays(form.outer), *sizes))
 
 
-def _plan_gather(
-    shape: tuple[int, ...],
-    in_strides: tuple[int, ...],
-    out_strides: tuple[int, ...],
-    from_afar: bool = False,
-) -> CopyPlan | None:
+def _plan_gather(merged: list[Axis], from_afar: bool = False) -> CopyPlan | None:
     """The *gather* kernel's plan: the innermost axes that fill a short contiguous run of
     the output (at most ``_SHORT_RUN`` elements, from at least two axes, so a transpose
     within it) become a table of input offsets; ``None`` when there is no such run, or,
     with ``from_afar``, when the run's pieces lie close together in the input (then
     copying them as rows was as fast or faster, measured on tiny images)."""
-    merged = merged_axes(shape, in_strides, out_strides)
     count = output_run(merged, _SHORT_RUN)
     if count < 2 or count == len(merged):
         return None

@@ -24,6 +24,7 @@ Triton's interpreter, which is how CI checks them without a GPU.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import types
 from typing import Any
@@ -195,12 +196,10 @@ def copy_permuted(source: torch.Tensor, target: torch.Tensor) -> bool:
     if launch is None:
         return False
     name, grid, arguments, blocks = launch
-    if source.device.type != "cuda":
-        _compiled(True)[name][(grid,)](_bits(source), _bits(target), *arguments, **blocks)
-        return True
+    on_gpu = source.device.type == "cuda"
     # Triton launches on the current device and its current stream: make them the tensor's
-    with torch.cuda.device(source.device):
-        _compiled(False)[name][(grid,)](_bits(source), _bits(target), *arguments, **blocks)
+    with torch.cuda.device(source.device) if on_gpu else contextlib.nullcontext():
+        _compiled(not on_gpu)[name][(grid,)](_bits(source), _bits(target), *arguments, **blocks)
     return True
 
 
