@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -28,6 +29,8 @@ def kernels_always(request, monkeypatch):
     assert _kernels.cpu_kernels() is not None
     monkeypatch.setattr(_kernels, "MIN_BYTES", 0)
     monkeypatch.setattr(_kernels, "PARALLEL_BYTES", 0 if request.param == "parallel" else 1 << 62)
+    if "pixelshuffle._torch" in sys.modules:  # no earlier test's recipe may bypass them
+        monkeypatch.setattr(sys.modules["pixelshuffle._torch"], "_RECIPES", {})
     calls = []
     original = _kernels.cpu_kernels().copy_permuted
 
@@ -93,14 +96,18 @@ def test_numpy_strided_input_and_strided_out(kernels_always):
     )
 
 
+def _every_torch_case(test):
+    """Parametrize ``test`` over conventions × torch layouts × dtypes of every size."""
+    dtypes = ["bool", "uint8", "bfloat16", "float16", "float32", "int64", "complex64"]
+    test = pytest.mark.parametrize("dtype", dtypes)(test)
+    test = pytest.mark.parametrize("layout", ["NCHW", "NHWC", "NCL", "NDHWC"])(test)
+    return pytest.mark.parametrize("convention", CONVENTIONS)(test)
+
+
 class TestTorch:
     torch = require("torch")
 
-    @pytest.mark.parametrize(
-        "dtype", ["bool", "uint8", "bfloat16", "float16", "float32", "int64", "complex64"]
-    )
-    @pytest.mark.parametrize("layout", ["NCHW", "NHWC", "NCL", "NDHWC"])
-    @pytest.mark.parametrize("convention", CONVENTIONS)
+    @_every_torch_case
     def test_torch_kernels_equal_the_reference(self, kernels_always, convention, layout, dtype):
         torch = self.torch
         order = _order(convention, layout)
@@ -204,6 +211,207 @@ class TestTorch:
         assert x.numel() >= _kernels.PARALLEL_BYTES
         wide = ps.pixel_shuffle(x.to(torch.int32), 3, convention="tf")  # 4-byte kernel
         assert torch.equal(ps.pixel_shuffle(x, 3, convention="tf"), wide.to(torch.uint8))
+
+
+class TestSmallRemembered:
+    """Small contiguous torch inputs of a shape run before: the serial kernel, called
+    with the tensors' addresses, where its plan pays off; the same bits as the oracle."""
+
+    torch = require("torch")
+
+    @pytest.fixture
+    def small_kernel(self, monkeypatch):
+        """Every remembered shape takes the kernel; the calls that did are recorded."""
+        from pixelshuffle import _torch
+
+        monkeypatch.setattr(_torch, "_RECIPES", {})
+        monkeypatch.setattr(_kernels, "SMALL_BYTES", 1)
+        monkeypatch.setattr(_kernels, "SMALL_NARROW_BYTES", 1)
+        monkeypatch.setattr(_kernels, "SMALL_ROWS_BYTES", 1 << 62)
+        calls = []
+        original = _kernels.copy_small
+
+        def counting(plan, *args):
+            calls.append(plan.kind)
+            return original(plan, *args)
+
+        monkeypatch.setattr(_kernels, "copy_small", counting)
+        return calls
+
+    @_every_torch_case
+    def test_second_calls_equal_the_oracle(self, small_kernel, convention, layout, dtype):
+        torch = self.torch
+        order = _order(convention, layout)
+        factors = FACTORS[len(layout) - 2]
+        x = torch.from_numpy(_depth(layout, np.int64)).to(getattr(torch, dtype))
+        wide = torch.int64 if dtype != "complex64" else x.dtype
+        expected = oracle.shuffle(x.to(wide).numpy(), factors, order, layout)
+        before = x.clone()
+        for _ in range(3):
+            up = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
+            np.testing.assert_array_equal(up.to(wide).numpy(), expected)
+            assert up.is_contiguous()
+            assert up.dtype == x.dtype
+            down = ps.pixel_unshuffle(up, factors, convention=order, layout=layout)
+            assert torch.equal(down, x)
+            out = torch.full_like(up, 1)
+            assert ps.pixel_shuffle(x, factors, convention=order, layout=layout, out=out) is out
+            np.testing.assert_array_equal(out.to(wide).numpy(), expected)
+        assert torch.equal(x, before)
+        # every call but the first of each op (up, down; out= shares up's) took the kernel
+        assert len(small_kernel) == 3 * 3 - 2
+
+    def test_requires_grad_takes_autograd_and_no_grad_the_kernel(self, small_kernel):
+        torch = self.torch
+        x = torch.randn(2, 18, 5, 4, dtype=torch.float64, requires_grad=True)
+        weight = torch.randn(2, 2, 15, 12, dtype=torch.float64)
+        for _ in range(2):
+            y = ps.pixel_shuffle(x, 3, convention="caffe")
+            assert y.requires_grad
+            (y * weight).sum().backward()
+        np.testing.assert_array_equal(
+            x.grad.numpy(), 2 * oracle.unshuffle(weight.numpy(), (3, 3), "cwh", "NCHW")
+        )
+        assert small_kernel == []
+        with torch.no_grad():
+            y = ps.pixel_shuffle(x, 3, convention="caffe")
+        assert not y.requires_grad
+        np.testing.assert_array_equal(
+            y.numpy(), oracle.shuffle(x.detach().numpy(), (3, 3), "cwh", "NCHW")
+        )
+        assert len(small_kernel) == 1
+        with torch.inference_mode():
+            assert torch.equal(ps.pixel_shuffle(x, 3, convention="caffe"), y)
+        assert len(small_kernel) == 2
+
+    @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # forward_ad's
+    def test_forward_mode_ad_and_lazy_views_take_pytorchs_ops(self, small_kernel):
+        import torch.autograd.forward_ad as forward_ad
+
+        torch = self.torch
+        x = torch.randn(1, 8, 3, 4)
+        tangent = torch.randn_like(x)
+        ps.pixel_shuffle(x, 2, convention="tf")  # remembered
+        with forward_ad.dual_level():
+            y = ps.pixel_shuffle(forward_ad.make_dual(x, tangent), 2, convention="tf")
+            assert torch.equal(
+                forward_ad.unpack_dual(y).tangent, ps.pixel_shuffle(tangent, 2, convention="tf")
+            )
+        assert small_kernel == []  # inside the dual level, not even the tangent's call
+        z = torch.randn(1, 8, 3, 4, dtype=torch.complex64)
+        expected = torch.nn.functional.pixel_shuffle(z, 2)
+        assert torch.equal(ps.pixel_shuffle(z, 2), expected)  # remembered
+        for lazy in (z.conj(), torch._neg_view(z)):
+            assert torch.equal(ps.pixel_shuffle(lazy, 2), expected.conj() if lazy.is_conj()
+                               else -expected)  # fmt: skip
+            target = torch.zeros(1, 2, 6, 8, dtype=torch.complex64).conj()
+            ps.pixel_shuffle(z, 2, out=target)  # written through the lazy bit
+            assert torch.equal(target, expected)
+        assert small_kernel == []
+
+    def test_out_the_kernel_cannot_write_takes_pytorchs_copy(self, small_kernel):
+        torch = self.torch
+        x = torch.randn(2, 12, 3, 4)
+        expected = oracle.shuffle(x.numpy(), (2, 2), "hwc", "NCHW")
+        ps.pixel_shuffle(x, 2, convention="tf")  # remembered
+        wide = torch.zeros(2, 3, 6, 16)
+        channels_last = torch.zeros(2, 3, 6, 8).contiguous(memory_format=torch.channels_last)
+        for out in (wide[..., ::2], channels_last):
+            ps.pixel_shuffle(x, 2, convention="tf", out=out)
+            np.testing.assert_array_equal(out.numpy(), expected)
+        assert not wide[..., 1::2].any()
+        assert small_kernel == []
+        grad_out = torch.zeros(2, 3, 6, 8, requires_grad=True)
+        with torch.no_grad():
+            ps.pixel_shuffle(x, 2, convention="tf", out=grad_out)
+        np.testing.assert_array_equal(grad_out.detach().numpy(), expected)
+        assert small_kernel == ["gather"]
+
+    def test_offsets_odd_strides_and_out_inside_a_larger_buffer(self, small_kernel):
+        torch = self.torch
+        base = torch.arange(1 + 2 * 12 * 3 * 4, dtype=torch.float32)
+        x = base[1:].view(2, 12, 3, 4)  # a storage offset of one element
+        odd = torch.arange(2 * 12 * 3 * 4, dtype=torch.float32).as_strided(
+            (2, 12, 1, 3, 4), (144, 12, 999, 4, 1)
+        )  # contiguous, with a size-1 axis of any stride
+        assert x.storage_offset() == 1
+        assert odd.is_contiguous()
+        expected = oracle.shuffle(x.numpy(), (2, 2), "hwc", "NCHW")
+        buffer = torch.full((2 + 2 * 3 * 6 * 8,), -1.0)
+        out = buffer[1:-1].view(2, 3, 6, 8)
+        for _ in range(2):
+            np.testing.assert_array_equal(ps.pixel_shuffle(x, 2, convention="tf").numpy(), expected)
+            ps.pixel_shuffle(x, 2, convention="tf", out=out)
+            np.testing.assert_array_equal(out.numpy(), expected)
+            assert buffer[0] == buffer[-1] == -1  # its neighbours untouched
+            up = ps.pixel_shuffle(odd, (1, 2, 2), convention="caffe", layout="NCDHW")
+            np.testing.assert_array_equal(
+                up.numpy(), oracle.shuffle(odd.numpy(), (1, 2, 2), "cwhd", "NCDHW")
+            )
+        assert len(small_kernel) == 4  # all but the first call of each input
+
+    def test_out_writes_are_seen_by_autograd(self, small_kernel):
+        torch = self.torch
+        x = torch.randn(1, 8, 3, 4)
+        out = torch.zeros(1, 2, 6, 8)
+        ps.pixel_shuffle(x, 2, out=out)  # remembered
+        weight = torch.ones_like(out, requires_grad=True)
+        loss = (weight * out).sum()  # saves out for the backward
+        version = out._version
+        ps.pixel_shuffle(x + 1, 2, out=out)
+        assert small_kernel == ["gather"]
+        assert out._version > version
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            loss.backward()
+
+    def test_modes_transforms_and_odd_memory_take_pytorchs_ops(self, small_kernel):
+        """A default device (a torch-function mode), torch.func.grad, zero tensors and
+        freed storage: the kernel never writes or reads through such addresses."""
+        torch = self.torch
+        x = torch.randn(1, 16, 8, 8)
+        expected = torch.nn.functional.pixel_shuffle(x, 2)
+        ps.pixel_shuffle(x, 2)  # remembered
+        with torch.device("meta"):
+            y = ps.pixel_shuffle(x, 2)
+        assert y.device.type == "cpu"
+        assert torch.equal(y, expected)
+        gradient = torch.func.grad(lambda w: (ps.pixel_shuffle(x, 2) * w).sum())(
+            torch.ones(1, 4, 16, 16)
+        )
+        assert torch.equal(gradient, expected)
+        zeros = torch._efficientzerotensor(1, 16, 8, 8)
+        assert torch.equal(ps.pixel_shuffle(zeros, 2), torch.zeros(1, 4, 16, 16))
+        assert small_kernel == []
+        freed = torch.randn(1, 16, 8, 8)
+        freed.untyped_storage().resize_(0)  # as FSDP frees parameters
+        with pytest.raises(RuntimeError, match=r"not allocated|out of bounds"):  # PyTorch's error
+            ps.pixel_shuffle(freed, 2)
+        assert small_kernel == []
+
+    def test_the_measured_sizes_choose_the_kernel(self, monkeypatch):
+        """With the library's own thresholds: tiny tensors keep PyTorch's op, small
+        interleaving copies take the kernel, and tf-order NHWC rows take it only while
+        they are short of 64 KiB."""
+        from pixelshuffle import _ops, _torch
+
+        torch = self.torch
+        monkeypatch.setattr(_torch, "_RECIPES", {})
+
+        def plan_kind(x, convention, layout):
+            ps.pixel_shuffle(x, 2, convention=convention, layout=layout)
+            prepared = _ops.prepare("pixel_shuffle", "shuffle", 2, convention, layout, None)
+            recipe = _torch._RECIPES.get((prepared, x.shape, x.dtype, x.device))
+            if recipe is None:
+                return "not remembered"
+            return None if recipe.copy_plan is None else recipe.copy_plan.kind
+
+        assert plan_kind(torch.randn(1, 16, 8, 8), "torch", "NCHW") is None  # 4 KiB
+        assert plan_kind(torch.randn(1, 16, 32, 32), "torch", "NCHW") == "transpose"
+        assert plan_kind(torch.randn(1, 32, 32, 16), "torch", "NHWC") == "gather"
+        assert plan_kind(torch.randn(1, 32, 32, 12), "tf", "NHWC") == "rows"  # 48 KiB
+        assert plan_kind(torch.randn(1, 64, 64, 12), "tf", "NHWC") is None  # 192 KiB
+        # from 1 MiB on, every call takes the full path, with kernels in parallel
+        assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "not remembered"
 
 
 def _available_memory() -> int:

@@ -194,6 +194,58 @@ def test_torch_errors_are_library_errors():
         ps.pixel_shuffle(torch.zeros(2, 10, 4, 4), 3)
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype")
+def test_sparse_nested_and_mkldnn_tensors_are_refused_clearly():
+    dense = torch.randn(1, 8, 2, 3)
+    ps.pixel_shuffle(dense, 2)  # a dense input of the same shape, remembered first
+    cases = [
+        (dense.to_sparse(), "torch.sparse_coo", r"\.to_dense\(\)"),
+        (torch.nested.nested_tensor([dense[0], dense[0]], layout=torch.jagged), "torch.jagged",
+         r"\.to_padded_tensor\(0\.0\)"),
+        (torch.nested.nested_tensor([dense[0], dense[0]]), "torch.strided",
+         r"\.to_padded_tensor\(0\.0\)"),
+    ]  # fmt: skip
+    outs = [torch.zeros(1, 2, 4, 6).to_sparse()]
+    if torch.backends.mkldnn.is_available():
+        cases.append((dense.to_mkldnn(), "torch._mkldnn", r"\.to_dense\(\)"))
+        outs.append(torch.zeros(1, 2, 4, 6).to_mkldnn())
+    for tensor, layout, hint in cases:
+        message = f"dense tensor .*got layout {layout};.*{hint}"
+        with pytest.raises(ps.PixelShuffleError, match=message):
+            ps.pixel_shuffle(tensor, 2)
+    for out in outs:
+        message = f"out must be a dense tensor .*got layout {out.layout}"
+        with pytest.raises(ps.PixelShuffleError, match=message):
+            ps.pixel_shuffle(dense, 2, out=out)
+
+
+def test_an_inference_tensor_as_out_is_refused_outside_inference_mode():
+    x = torch.randn(1, 8, 2, 3)
+    with torch.inference_mode():
+        out = torch.zeros(1, 2, 4, 6)
+        assert ps.pixel_shuffle(x, 2, out=out) is out  # inside: allowed
+    for _ in range(2):  # the full path, then the remembered one
+        with pytest.raises(ps.PixelShuffleError, match=r"out was made under torch\.inference_mode"):
+            ps.pixel_shuffle(x, 2, out=out)
+    assert torch.equal(out, torch.nn.functional.pixel_shuffle(x, 2))  # unchanged since
+
+
+def test_tiny_tensors_do_not_load_the_kernels():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch, pixelshuffle as ps\n"
+        "x = torch.randn(1, 8, 4, 4)\n"
+        "for _ in range(3): ps.pixel_shuffle(x, 2, convention='tf')\n"
+        "print('numba' in sys.modules)\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "False"
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("convention", ["torch", "tf", "caffe"])
 def test_cuda_keeps_device_and_memory_format(convention):

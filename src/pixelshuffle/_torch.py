@@ -10,7 +10,10 @@ Which path runs:
   dispatch modes: the plain ``reshape → permute → clone`` chain, which every tracer
   understands and Inductor fuses with its neighbours;
 - ``torch.onnx.export``: one native ``DepthToSpace``/``SpaceToDepth`` node where ONNX
-  has the op, otherwise the same chain (one Reshape, one Transpose, one Reshape).
+  has the op, otherwise the same chain (one Reshape, one Transpose, one Reshape);
+- small contiguous inputs of a shape run before (:class:`_ShapeRecipe`): no validation
+  or planning again, then the serial CPU kernel where it pays off, PyTorch's own op or
+  one strided copy otherwise. Copies from 1 MiB take the kernels after full checks.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ __all__ = ["TORCH"]
 
 class _TorchBackend(Backend):
     name = "torch"
+
+    def shape(self, x: Any) -> tuple[Any, ...]:
+        if x.is_nested or x.layout != torch.strided:  # no strided view to permute
+            dense = ".to_padded_tensor(0.0)" if x.is_nested else ".to_dense()"
+            raise PixelShuffleError(
+                f"expected a dense tensor (layout torch.strided), got layout {x.layout};"
+                f" convert it with {dense} first"
+            )
+        return tuple(x.shape)
 
     def transpose(self, x: Any, perm: Sequence[int]) -> Any:
         return x.permute(*perm)
@@ -77,7 +89,9 @@ class _TorchBackend(Backend):
             moved = moved.permute(*perm)
         # out's axes split into the blocks of the plan: a view for any strides of out
         target = out.view(moved.shape)
-        if not (_kernel_may_copy(x, moved) and _kernel_copy(moved, target)):
+        if _kernel_may_copy(x, moved) and _kernel_may_write(out) and _kernel_copy(moved, target):
+            torch.autograd.graph.increment_version(out)  # written behind autograd's back
+        else:
             target.copy_(moved)
         return out
 
@@ -85,6 +99,11 @@ class _TorchBackend(Backend):
         if not isinstance(out, torch.Tensor):
             raise PixelShuffleTypeError(
                 f"{where}: out must be a torch.Tensor like the input, got {_type_name(out)}"
+            )
+        if out.layout != torch.strided:
+            raise PixelShuffleError(
+                f"{where}: out must be a dense tensor (layout torch.strided), got layout"
+                f" {out.layout}"
             )
         _check_out_metadata(where, out.shape, expected, out.dtype, x.dtype)
         if out.device != x.device:
@@ -98,6 +117,12 @@ class _TorchBackend(Backend):
             )
         if not _is_plain_eager(x):
             return  # tracers see no storage; functionalization keeps writes apart
+        if out.is_inference() and not torch.is_inference_mode_enabled():
+            raise PixelShuffleError(
+                f"{where}: out was made under torch.inference_mode(), and PyTorch lets such"
+                " tensors be written only there; run the call under inference_mode() too,"
+                " or pass a tensor made outside it"
+            )
         if torch._debug_has_internal_overlap(out) == 1:
             raise PixelShuffleError(
                 f"{where}: out has elements that share memory (strides {tuple(out.stride())},"
@@ -174,6 +199,10 @@ class _TorchBackend(Backend):
         if recipe is None:
             return None
         native = recipe.native
+        if recipe.copy_plan is not None and _small_kernel_may_read(x):
+            result = torch.empty(recipe.out, dtype=x.dtype, device=x.device)
+            _copy_contiguous(recipe, x, result)
+            return result
         if native is not None and recipe.channels_last:
             return native(x.permute(0, 3, 1, 2), recipe.factor).permute(0, 2, 3, 1)
         if native is not None:
@@ -189,6 +218,16 @@ class _TorchBackend(Backend):
         if recipe is None:
             return None
         self.check_out(prepared.where, x, out, recipe.out)
+        if (
+            recipe.copy_plan is not None
+            and _small_kernel_may_read(x)
+            and out.is_contiguous()
+            and _kernel_may_write(out)
+            and _holds_its_elements(out)
+        ):
+            _copy_contiguous(recipe, x, out)
+            torch.autograd.graph.increment_version(out)  # written behind autograd's back
+            return out
         moved = x.as_strided(recipe.moved_shape, recipe.moved_strides)
         out.view(recipe.moved_shape).copy_(moved)  # out split into the plan's blocks
         return out
@@ -200,6 +239,8 @@ class _TorchBackend(Backend):
         key = (prepared, x.shape, x.dtype, x.device)
         if key in _RECIPES:
             return
+        if x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES):
+            return  # large enough for the kernels' full path
         if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
             evict_oldest(_RECIPES)
         split, perm, out = _recipe(prepared.plan, shape)
@@ -217,23 +258,26 @@ class _TorchBackend(Backend):
             and (channels_last or (upsampling and x.element_size() > 1))
         ):
             native = getattr(torch.nn.functional, prepared.pytorch_op)
+        moved_shape, moved_strides = tuple(moved.shape), moved.stride()
+        copy_plan = None
+        if _small_kernel_applies(x):
+            copy_plan = _kernels.plan_small_copy(moved_shape, moved_strides, x.element_size())
         _RECIPES[key] = _ShapeRecipe(
-            split, perm, out, tuple(moved.shape), moved.stride(), native, channels_last,
-            prepared.factors[0],
+            split, perm, out, moved_shape, moved_strides, native, channels_last,
+            prepared.factors[0], copy_plan,
         )  # fmt: skip
 
 
 def _recipe_for(prepared: Any, x: torch.Tensor) -> _ShapeRecipe | None:
     """The remembered recipe for running ``prepared`` on ``x``, where one applies."""
     # Tracers, modes and subclasses first: under torch.compile a look into the dict
-    # would be guarded, and symbolic sizes cannot even be hashed.
-    if not (prepared.memoized and _untraced() and _is_plain_tensor(x)):
+    # would be guarded, and symbolic sizes cannot even be hashed; nested tensors have
+    # no single shape.
+    if not (prepared.memoized and _untraced() and _is_plain_tensor(x)) or x.is_nested:
         return None
     recipe = _RECIPES.get((prepared, x.shape, x.dtype, x.device))
-    if recipe is None or not x.is_contiguous():
-        return None
-    if x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES):
-        return None  # large enough for a kernel
+    if recipe is None or x.layout != torch.strided or not x.is_contiguous():
+        return None  # e.g. an mkldnn tensor, "contiguous" but without strides
     return recipe
 
 
@@ -248,6 +292,55 @@ class _ShapeRecipe(NamedTuple):
     native: Any  # PyTorch's own function, where it is this very op and the faster one
     channels_last: bool  # native runs on the NCHW view of an NHWC tensor
     factor: int
+    copy_plan: Any  # the CPU kernel's plan from a contiguous input into a fresh output
+
+
+def _small_kernel_applies(x: torch.Tensor) -> bool:
+    """Whether the serial CPU kernel may copy small contiguous inputs like ``x`` (one
+    shape, dtype and device): plain CPU memory of a kernel element size."""
+    return (
+        x.device.type == "cpu"
+        and "cpu" not in _kernels.TRITON_DEVICES  # the Triton kernels' tests
+        and x.element_size() in _BITS
+        and not x.is_quantized
+    )
+
+
+def _small_kernel_may_read(x: torch.Tensor) -> bool:
+    """Whether a remembered kernel plan may read the contiguous ``x`` now: no autograd
+    to record, no lazy conjugate or negative bit, no transform or mode that must see
+    the ops, and memory that holds every element."""
+    return (
+        not (x.requires_grad and torch.is_grad_enabled())
+        and not x.is_conj()
+        and not x.is_neg()
+        and _no_transforms()
+        and _holds_its_elements(x)
+    )
+
+
+def _kernel_may_write(out: torch.Tensor) -> bool:
+    """Whether a kernel may write into ``out`` (already checked by ``check_out``) through
+    its address: a plain tensor without lazy bits."""
+    return type(out) is torch.Tensor and not (out.is_conj() or out.is_neg())
+
+
+def _holds_its_elements(t: torch.Tensor) -> bool:
+    """Whether contiguous ``t``'s storage holds all its elements, at an address aligned
+    for them: not a freed or shrunk storage (as FSDP leaves parameters), nor a zero
+    tensor's, both of which a kernel reading through the address would overrun."""
+    size = t.element_size()
+    if (t.storage_offset() + t.numel()) * size > t.untyped_storage().nbytes():
+        return False
+    address = t.data_ptr()  # 0 for a zero tensor, whatever its storage claims
+    return address != 0 and address % size == 0
+
+
+def _copy_contiguous(recipe: _ShapeRecipe, x: torch.Tensor, result: torch.Tensor) -> None:
+    """Run the recipe's kernel plan from contiguous ``x`` into contiguous ``result``."""
+    _kernels.copy_small(
+        recipe.copy_plan, x.data_ptr(), result.data_ptr(), x.numel(), x.element_size()
+    )
 
 
 # Per (prepared op, input shape). Small tensors spend most of a call in Python; with a
@@ -285,6 +378,18 @@ def _untraced() -> bool:
     return not torch.compiler.is_compiling() and not torch.jit.is_tracing()
 
 
+def _no_transforms() -> bool:
+    """Whether no forward-mode AD, functorch transform (``torch.func.grad``, whose fresh
+    tensors are wrappers without memory) or torch-function mode (``torch.device(...)``
+    as a default device, among others) is about, which writes through addresses would
+    bypass."""
+    return (
+        not _forward_ad_active()
+        and torch._C._functorch.peek_interpreter_stack() is None
+        and torch._C._len_torch_function_stack() == 0
+    )
+
+
 def _forward_ad_active() -> bool:
     """Whether dual tensors may be about: forward-mode AD follows tangents through
     PyTorch's own ops only, not through writes into fresh memory or a Python node."""
@@ -303,9 +408,7 @@ def _is_plain_tensor(x: torch.Tensor) -> bool:
 def _kernel_may_copy(x: torch.Tensor, view: torch.Tensor) -> bool:
     """Whether a kernel may copy ``view`` (of ``x``). The tracers are ruled out
     before any size is compared: under one, a comparison guards or warns."""
-    return (
-        _untraced() and _kernel_applies(view) and _is_plain_tensor(x) and not _forward_ad_active()
-    )
+    return _untraced() and _kernel_applies(view) and _is_plain_tensor(x) and _no_transforms()
 
 
 # Kernels see the bits of an element: an integer type of the same size.

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
+import math
+import operator
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +25,7 @@ import numpy as np
 
 __all__ = [
     "copy_numpy",
+    "copy_small",
     "copy_strided",
     "cpu_kernels",
     "gpu_kernels",
@@ -33,6 +37,15 @@ UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 # Below this, the frameworks' own copies measured as fast or faster (short rows leave the
 # kernels' loops too little to do; see benchmarks/README.md).
 MIN_BYTES = 1 << 20
+# Below MIN_BYTES, contiguous torch inputs of a shape the library has run before take
+# the serial kernel from these sizes, where it beat PyTorch's own op and its strided
+# copy on small images (benchmarks/README.md): 8 KiB for 1- and 2-byte elements,
+# 16 KiB for wider ones ...
+SMALL_BYTES = 16 << 10
+SMALL_NARROW_BYTES = 8 << 10
+# ... except for plain runs of rows (NHWC in tf order), which PyTorch's strided copy
+# does as fast or faster from this size on.
+SMALL_ROWS_BYTES = 64 << 10
 # From here on the copy is spread over threads; below, waking them costs more than it saves.
 PARALLEL_BYTES = 1 << 20
 
@@ -101,6 +114,33 @@ def copy_strided(
         return False
     kernels.copy_permuted(plan, src, dst, nbytes >= PARALLEL_BYTES)
     return True
+
+
+def copy_small(plan: Any, src_address: int, dst_address: int, size: int, itemsize: int) -> None:
+    """Run a plan from :func:`plan_small_copy`, serially, between two contiguous buffers
+    of ``size`` elements of ``itemsize`` bytes that the caller keeps alive and apart."""
+    cpu_kernels().copy_at(plan, src_address, dst_address, size, itemsize)  # type: ignore[union-attr]
+
+
+def plan_small_copy(shape: Sequence[int], strides: Sequence[int], itemsize: int) -> Any:
+    """A plan for copying a small (below :data:`MIN_BYTES`) contiguous input, seen through
+    its permuted view of ``shape`` and ``strides`` (in elements), into a contiguous
+    output; ``None`` where PyTorch's own copy is as fast (or no kernel is at hand).
+
+    Small calls pay the kernel's call (about 1 µs) without threads to share the copy,
+    so the kernel runs only where it saved more than that when measured
+    (:data:`SMALL_BYTES`, :data:`SMALL_NARROW_BYTES`, :data:`SMALL_ROWS_BYTES`)."""
+    nbytes = math.prod(shape) * itemsize
+    if nbytes < (SMALL_NARROW_BYTES if itemsize <= 2 else SMALL_BYTES):
+        return None
+    kernels = cpu_kernels()  # imported only once a copy is large enough for it
+    if kernels is None:
+        return None
+    out_strides = tuple(itertools.accumulate((1, *reversed(shape[1:])), operator.mul))[::-1]
+    plan = kernels.plan_copy(tuple(shape), tuple(strides), out_strides)
+    if plan is None or (plan.kind == "rows" and nbytes >= SMALL_ROWS_BYTES):
+        return None
+    return plan
 
 
 def copy_numpy(src: np.ndarray, dst: np.ndarray) -> bool:

@@ -19,10 +19,12 @@ from typing import Any
 import numba
 import numpy as np
 from numba import njit, prange, uint64
+from numba.core import types as numba_types
+from numba.extending import intrinsic
 
 from ._axes import Axis, form_of, merged_axes, output_run
 
-__all__ = ["CopyPlan", "copy_permuted", "plan_copy"]
+__all__ = ["CopyPlan", "copy_at", "copy_permuted", "plan_copy"]
 
 _TILE = 64  # transposes with both sides longer than this are done in tiles
 _SHORT_RUN = 64  # output runs of at most this many elements are gathered whole
@@ -167,6 +169,50 @@ _KERNELS = {
 }
 
 
+# Small copies: the kernels called with the arrays' addresses, which is µs cheaper per
+# call than making NumPy views of two torch tensors (benchmarks/README.md).
+@intrinsic
+def _pointer_to(typingctx, address, like):  # pragma: no cover - compiled
+    """The integer ``address`` as a pointer to elements of ``like``'s type."""
+    pointer = numba_types.CPointer(like.dtype)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(pointer))
+
+    return pointer(address, like), codegen
+
+
+_rows_serial = _KERNELS["rows", False]
+_transpose_serial = _KERNELS["transpose", False]
+_gather_serial = _KERNELS["gather", False]
+
+
+@njit(nogil=True, cache=True)
+def _rows_at(src_address, dst_address, size, like, args):  # pragma: no cover - compiled
+    src = numba.carray(_pointer_to(src_address, like), size)
+    dst = numba.carray(_pointer_to(dst_address, like), size)
+    _rows_serial(src, dst, *args)
+
+
+@njit(nogil=True, cache=True)
+def _transpose_at(src_address, dst_address, size, like, args):  # pragma: no cover - compiled
+    src = numba.carray(_pointer_to(src_address, like), size)
+    dst = numba.carray(_pointer_to(dst_address, like), size)
+    _transpose_serial(src, dst, *args)
+
+
+@njit(nogil=True, cache=True)
+def _gather_at(src_address, dst_address, size, like, args):  # pragma: no cover - compiled
+    src = numba.carray(_pointer_to(src_address, like), size)
+    dst = numba.carray(_pointer_to(dst_address, like), size)
+    _gather_serial(src, dst, *args)
+
+
+_AT_ADDRESSES = {"rows": _rows_at, "transpose": _transpose_at, "gather": _gather_at}
+# one element of each size, whose type the kernels take from it
+_LIKE = {size: np.zeros(1, dtype=f"u{size}") for size in (1, 2, 4, 8)}
+
+
 class CopyPlan:
     """A planned copy: the kernel, its outer axes and the inner 1-D or 2-D block."""
 
@@ -254,3 +300,9 @@ def copy_permuted(plan: CopyPlan, src: np.ndarray, dst: np.ndarray, parallel: bo
     """Run ``plan`` from the flat array ``src`` into the flat array ``dst`` (unsigned
     integers of the element size, each starting at its array's first element)."""
     _KERNELS[plan.kind, parallel and PARALLEL](src, dst, *plan.args)
+
+
+def copy_at(plan: CopyPlan, src_address: int, dst_address: int, size: int, itemsize: int) -> None:
+    """Run ``plan`` serially between two contiguous buffers of ``size`` elements of
+    ``itemsize`` bytes at the given addresses, which the caller keeps alive and apart."""
+    _AT_ADDRESSES[plan.kind](src_address, dst_address, size, _LIKE[itemsize], plan.args)
