@@ -32,13 +32,14 @@ def kernels_always(request, monkeypatch):
     if "pixelshuffle._torch" in sys.modules:  # no earlier test's recipe may bypass them
         monkeypatch.setattr(sys.modules["pixelshuffle._torch"], "_RECIPES", {})
     calls = []
-    original = _kernels.cpu_kernels().copy_permuted
+    for name in ("copy_permuted", "copy_at"):  # the full path's, a remembered shape's
+        original = getattr(_kernels.cpu_kernels(), name)
 
-    def counting(*args):
-        calls.append(args[0].kind)
-        return original(*args)
+        def counting(*args, original=original):
+            calls.append(args[0].kind)
+            return original(*args)
 
-    monkeypatch.setattr(_kernels.cpu_kernels(), "copy_permuted", counting)
+        monkeypatch.setattr(_kernels.cpu_kernels(), name, counting)
     return calls
 
 
@@ -229,13 +230,13 @@ class TestSmallRemembered:
         monkeypatch.setattr(_kernels, "SMALL_NARROW_BYTES", 1)
         monkeypatch.setattr(_kernels, "SMALL_ROWS_BYTES", 1 << 62)
         calls = []
-        original = _kernels.copy_small
+        original = _kernels.copy_contiguous
 
         def counting(plan, *args):
             calls.append(plan.kind)
             return original(plan, *args)
 
-        monkeypatch.setattr(_kernels, "copy_small", counting)
+        monkeypatch.setattr(_kernels, "copy_contiguous", counting)
         return calls
 
     @_every_torch_case
@@ -410,8 +411,44 @@ class TestSmallRemembered:
         assert plan_kind(torch.randn(1, 32, 32, 16), "torch", "NHWC") == "gather"
         assert plan_kind(torch.randn(1, 32, 32, 12), "tf", "NHWC") == "rows"  # 48 KiB
         assert plan_kind(torch.randn(1, 64, 64, 12), "tf", "NHWC") is None  # 192 KiB
-        # from 1 MiB on, every call takes the full path, with kernels in parallel
-        assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "not remembered"
+        # from 1 MiB on, every plan runs (in parallel where numba can) ...
+        assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "transpose"
+        assert plan_kind(torch.randn(4, 64, 64, 48), "tf", "NHWC") == "rows"
+        # ... unless PyTorch's channels-last kernel is the faster: pixels of 32 bytes
+        wide_pixels = plan_kind(torch.randn(4, 64, 64, 32), "torch", "NHWC")
+        assert wide_pixels == ("not remembered" if _kernels.runs_in_parallel(1 << 21) else "gather")
+
+    def test_large_remembered_shapes_fall_back_to_the_full_path(self, monkeypatch):
+        """From 1 MiB on, a remembered shape runs its kernel or else the full path (with
+        its own kernels), never the small recipes' PyTorch copies."""
+        from pixelshuffle import _torch
+
+        torch = self.torch
+        monkeypatch.setattr(_torch, "_RECIPES", {})
+        paths = []
+        for name in ("copy_permuted", "copy_at"):
+            original = getattr(_kernels.cpu_kernels(), name)
+
+            def counting(*args, original=original, name=name):
+                paths.append(name)
+                return original(*args)
+
+            monkeypatch.setattr(_kernels.cpu_kernels(), name, counting)
+        x = torch.randn(2, 36, 64, 96, dtype=torch.float64)  # 3.4 MiB
+        expected = oracle.shuffle(x.numpy(), (3, 3), "cwh", "NCHW")
+        for _ in range(2):
+            np.testing.assert_array_equal(ps.pixel_shuffle(x, 3, convention="caffe").numpy(),
+                                          expected)  # fmt: skip
+        assert paths == ["copy_permuted", "copy_at"]
+        every_other = torch.zeros(4, 4, 192, 288, dtype=torch.float64)
+        ps.pixel_shuffle(x, 3, convention="caffe", out=every_other[::2])  # a strided out
+        np.testing.assert_array_equal(every_other[::2].numpy(), expected)
+        assert not every_other[1::2].any()
+        leaf = x.clone().requires_grad_()
+        y = ps.pixel_shuffle(leaf, 3, convention="caffe")
+        y.backward(y.detach())
+        assert torch.equal(leaf.grad, x)
+        assert paths == ["copy_permuted", "copy_at"] + ["copy_permuted"] * 3
 
 
 def _available_memory() -> int:

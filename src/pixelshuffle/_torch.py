@@ -145,34 +145,12 @@ class _TorchBackend(Backend):
         return bool(x.is_contiguous(memory_format=fmt)) and not torch.onnx.is_in_onnx_export()
 
     def channels_last_native(self, prepared: Any, x: Any) -> Any:
-        # Channels-last data in torch order is a small transpose per pixel. Where the CPU
-        # kernels take it in parallel, they beat PyTorch's own channels-last kernel,
-        # except when upsampling into pixels of 32 bytes or more, which PyTorch copies
-        # whole (benchmarks/README.md); below the kernels' size, serial, and without
-        # them, PyTorch's kernel beats the reference path. On CPU it keeps the format.
-        if prepared.pytorch_op is None or x.element_size() == 1 or not _pytorch_op_serves(x):
+        # channels-last data in torch order: a small transpose per pixel
+        if not _pytorch_channels_last_wins(prepared, x):
             return None
-        if "cpu" in _kernels.TRITON_DEVICES:  # the Triton kernels' tests, in the interpreter
-            return None
-        if not _is_plain_eager(x):
-            return None
-        nbytes = x.numel() * x.element_size()
-        kernels_take_it = (
-            _kernel_applies(x)
-            and not _forward_ad_active()
-            # serial, the kernels lose to PyTorch's here (benchmarks/README.md)
-            and _kernels.runs_in_parallel(nbytes)
-        )
-        if kernels_take_it:
-            channels = x.shape[-1 if prepared.layout.name == "NHWC" else -3]
-            pixel_bytes = channels // prepared.factors[0] ** 2 * x.element_size()
-            if prepared.pytorch_op == "pixel_unshuffle" or pixel_bytes < 32:
-                return None
         op = getattr(torch.nn.functional, prepared.pytorch_op)
         if prepared.layout.name == "NCHW":
             return op(x, prepared.factors[0])
-        if x.dim() != 4:  # PyTorch's channels_last format has exactly one batch axis
-            return None
         # an NHWC tensor is an NCHW tensor in channels_last format, and back
         return op(x.permute(0, 3, 1, 2), prepared.factors[0]).permute(0, 2, 3, 1)
 
@@ -199,10 +177,12 @@ class _TorchBackend(Backend):
         if recipe is None:
             return None
         native = recipe.native
-        if recipe.copy_plan is not None and _small_kernel_may_read(x):
-            result = torch.empty(recipe.out, dtype=x.dtype, device=x.device)
+        if recipe.copy_plan is not None and _kernel_may_read(x):
+            result = x.new_empty(recipe.out)  # dtype and device of x; faster than torch.empty
             _copy_contiguous(recipe, x, result)
             return result
+        if recipe.large:
+            return None  # autograd, transforms, odd memory: the full path's kernels
         if native is not None and recipe.channels_last:
             return native(x.permute(0, 3, 1, 2), recipe.factor).permute(0, 2, 3, 1)
         if native is not None:
@@ -220,7 +200,7 @@ class _TorchBackend(Backend):
         self.check_out(prepared.where, x, out, recipe.out)
         if (
             recipe.copy_plan is not None
-            and _small_kernel_may_read(x)
+            and _kernel_may_read(x)
             and out.is_contiguous()
             and _kernel_may_write(out)
             and _holds_its_elements(out)
@@ -228,6 +208,8 @@ class _TorchBackend(Backend):
             _copy_contiguous(recipe, x, out)
             torch.autograd.graph.increment_version(out)  # written behind autograd's back
             return out
+        if recipe.large:
+            return None  # a strided out, say: the full path's kernels write it
         moved = x.as_strided(recipe.moved_shape, recipe.moved_strides)
         out.view(recipe.moved_shape).copy_(moved)  # out split into the plan's blocks
         return out
@@ -239,13 +221,22 @@ class _TorchBackend(Backend):
         key = (prepared, x.shape, x.dtype, x.device)
         if key in _RECIPES:
             return
-        if x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES):
-            return  # large enough for the kernels' full path
-        if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
-            evict_oldest(_RECIPES)
+        large = x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES)
+        if large and not (_remembered_kernel_applies(x) and _kernel_applies(x)):
+            return  # no CPU kernel for it: each call takes the full path
+        if large and prepared.layout.name == "NHWC" and _pytorch_channels_last_wins(prepared, x):
+            return
         split, perm, out = _recipe(prepared.plan, shape)
         perm = perm or tuple(range(len(split)))
         moved = torch.empty(split, device="meta").permute(*perm)
+        moved_shape, moved_strides = tuple(moved.shape), moved.stride()
+        copy_plan = None
+        if _remembered_kernel_applies(x):
+            copy_plan = _kernels.plan_contiguous_copy(moved_shape, moved_strides, x.element_size())
+        if large and copy_plan is None:
+            return
+        if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
+            evict_oldest(_RECIPES)
         # PyTorch's own op where it is this very op and the faster one on small CPU
         # tensors (benchmarks/README.md): NHWC through its channels_last view, and NCHW
         # upsampling of elements wider than a byte; the strided copy otherwise.
@@ -253,18 +244,15 @@ class _TorchBackend(Backend):
         channels_last = prepared.layout.name == "NHWC" and x.dim() == 4
         upsampling = prepared.pytorch_op == "pixel_shuffle" and prepared.layout.name == "NCHW"
         if (
-            prepared.pytorch_op is not None
+            not large
+            and prepared.pytorch_op is not None
             and _pytorch_op_serves(x)
             and (channels_last or (upsampling and x.element_size() > 1))
         ):
             native = getattr(torch.nn.functional, prepared.pytorch_op)
-        moved_shape, moved_strides = tuple(moved.shape), moved.stride()
-        copy_plan = None
-        if _small_kernel_applies(x):
-            copy_plan = _kernels.plan_small_copy(moved_shape, moved_strides, x.element_size())
         _RECIPES[key] = _ShapeRecipe(
             split, perm, out, moved_shape, moved_strides, native, channels_last,
-            prepared.factors[0], copy_plan,
+            prepared.factors[0], copy_plan, large,
         )  # fmt: skip
 
 
@@ -293,11 +281,38 @@ class _ShapeRecipe(NamedTuple):
     channels_last: bool  # native runs on the NCHW view of an NHWC tensor
     factor: int
     copy_plan: Any  # the CPU kernel's plan from a contiguous input into a fresh output
+    large: bool  # from the kernels' size on: the kernel or else the full path, never less
 
 
-def _small_kernel_applies(x: torch.Tensor) -> bool:
-    """Whether the serial CPU kernel may copy small contiguous inputs like ``x`` (one
-    shape, dtype and device): plain CPU memory of a kernel element size."""
+def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
+    """Whether PyTorch's own kernel beats the library's for channels-last data in torch
+    order (NHWC, or NCHW in channels_last format): where the CPU kernels take it in
+    parallel they win, except upsampling into pixels of 32 bytes or more, which PyTorch
+    copies whole (benchmarks/README.md); below the kernels' size, serial, and without
+    them, PyTorch's kernel beats the reference path. On CPU it keeps the format."""
+    if prepared.pytorch_op is None or x.element_size() == 1 or not _pytorch_op_serves(x):
+        return False
+    if "cpu" in _kernels.TRITON_DEVICES:  # the Triton kernels' tests, in the interpreter
+        return False
+    if not _is_plain_eager(x) or x.dim() != 4:  # channels_last: exactly one batch axis
+        return False
+    nbytes = x.numel() * x.element_size()
+    kernels_take_it = (
+        _kernel_applies(x)
+        and not _forward_ad_active()
+        # serial, the kernels lose to PyTorch's here (benchmarks/README.md)
+        and _kernels.runs_in_parallel(nbytes)
+    )
+    if not kernels_take_it:
+        return True
+    channels = x.shape[-1 if prepared.layout.name == "NHWC" else -3]
+    pixel_bytes = channels // prepared.factors[0] ** 2 * x.element_size()
+    return prepared.pytorch_op == "pixel_shuffle" and pixel_bytes >= 32
+
+
+def _remembered_kernel_applies(x: torch.Tensor) -> bool:
+    """Whether a CPU kernel may copy contiguous inputs like ``x`` (one shape, dtype and
+    device) through their addresses: plain CPU memory of a kernel element size."""
     return (
         x.device.type == "cpu"
         and "cpu" not in _kernels.TRITON_DEVICES  # the Triton kernels' tests
@@ -306,7 +321,7 @@ def _small_kernel_applies(x: torch.Tensor) -> bool:
     )
 
 
-def _small_kernel_may_read(x: torch.Tensor) -> bool:
+def _kernel_may_read(x: torch.Tensor) -> bool:
     """Whether a remembered kernel plan may read the contiguous ``x`` now: no autograd
     to record, no lazy conjugate or negative bit, no transform or mode that must see
     the ops, and memory that holds every element."""
@@ -338,7 +353,7 @@ def _holds_its_elements(t: torch.Tensor) -> bool:
 
 def _copy_contiguous(recipe: _ShapeRecipe, x: torch.Tensor, result: torch.Tensor) -> None:
     """Run the recipe's kernel plan from contiguous ``x`` into contiguous ``result``."""
-    _kernels.copy_small(
+    _kernels.copy_contiguous(
         recipe.copy_plan, x.data_ptr(), result.data_ptr(), x.numel(), x.element_size()
     )
 

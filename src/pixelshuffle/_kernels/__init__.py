@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "copy_contiguous",
     "copy_numpy",
-    "copy_small",
     "copy_strided",
     "cpu_kernels",
     "gpu_kernels",
     "load_triton_first",
+    "plan_contiguous_copy",
     "runs_in_parallel",
 ]
 
@@ -116,20 +117,24 @@ def copy_strided(
     return True
 
 
-def copy_small(plan: Any, src_address: int, dst_address: int, size: int, itemsize: int) -> None:
-    """Run a plan from :func:`plan_small_copy`, serially, between two contiguous buffers
-    of ``size`` elements of ``itemsize`` bytes that the caller keeps alive and apart."""
-    cpu_kernels().copy_at(plan, src_address, dst_address, size, itemsize)  # type: ignore[union-attr]
+def copy_contiguous(
+    plan: Any, src_address: int, dst_address: int, size: int, itemsize: int
+) -> None:
+    """Run a plan from :func:`plan_contiguous_copy` between two contiguous buffers of
+    ``size`` elements of ``itemsize`` bytes that the caller keeps alive and apart."""
+    parallel = size * itemsize >= PARALLEL_BYTES
+    cpu_kernels().copy_at(plan, src_address, dst_address, size, itemsize, parallel)  # type: ignore[union-attr]
 
 
-def plan_small_copy(shape: Sequence[int], strides: Sequence[int], itemsize: int) -> Any:
-    """A plan for copying a small (below :data:`MIN_BYTES`) contiguous input, seen through
-    its permuted view of ``shape`` and ``strides`` (in elements), into a contiguous
-    output; ``None`` where PyTorch's own copy is as fast (or no kernel is at hand).
+def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize: int) -> Any:
+    """A plan for copying a contiguous input, seen through its permuted view of ``shape``
+    and ``strides`` (in elements), into a contiguous output; ``None`` where no kernel
+    fits or PyTorch's own copy is as fast.
 
-    Small calls pay the kernel's call (about 1 µs) without threads to share the copy,
-    so the kernel runs only where it saved more than that when measured
-    (:data:`SMALL_BYTES`, :data:`SMALL_NARROW_BYTES`, :data:`SMALL_ROWS_BYTES`)."""
+    From :data:`MIN_BYTES` on, every plan runs. Below, calls pay the kernel's call
+    (about 1 µs) without threads to share the copy, so the kernel runs only where it
+    saved more than that when measured (:data:`SMALL_BYTES`, :data:`SMALL_NARROW_BYTES`,
+    :data:`SMALL_ROWS_BYTES`)."""
     nbytes = math.prod(shape) * itemsize
     if nbytes < (SMALL_NARROW_BYTES if itemsize <= 2 else SMALL_BYTES):
         return None
@@ -138,7 +143,7 @@ def plan_small_copy(shape: Sequence[int], strides: Sequence[int], itemsize: int)
         return None
     out_strides = tuple(itertools.accumulate((1, *reversed(shape[1:])), operator.mul))[::-1]
     plan = kernels.plan_copy(tuple(shape), tuple(strides), out_strides)
-    if plan is None or (plan.kind == "rows" and nbytes >= SMALL_ROWS_BYTES):
+    if plan is None or (plan.kind == "rows" and SMALL_ROWS_BYTES <= nbytes < MIN_BYTES):
         return None
     return plan
 

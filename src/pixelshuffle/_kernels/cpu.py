@@ -169,8 +169,8 @@ _KERNELS = {
 }
 
 
-# Small copies: the kernels called with the arrays' addresses, which is µs cheaper per
-# call than making NumPy views of two torch tensors (benchmarks/README.md).
+# Contiguous torch tensors of a remembered shape: the kernels called with the tensors'
+# addresses, µs cheaper per call than making NumPy views of them (benchmarks/README.md).
 @intrinsic
 def _pointer_to(typingctx, address, like):  # pragma: no cover - compiled
     """The integer ``address`` as a pointer to elements of ``like``'s type."""
@@ -182,33 +182,23 @@ def _pointer_to(typingctx, address, like):  # pragma: no cover - compiled
     return pointer(address, like), codegen
 
 
-_rows_serial = _KERNELS["rows", False]
-_transpose_serial = _KERNELS["transpose", False]
-_gather_serial = _KERNELS["gather", False]
-
-
-@njit(nogil=True, cache=True)
-def _rows_at(src_address, dst_address, size, like, args):  # pragma: no cover - compiled
+def _at_addresses(src_address, dst_address, size, like, args):  # pragma: no cover - compiled
     src = numba.carray(_pointer_to(src_address, like), size)
     dst = numba.carray(_pointer_to(dst_address, like), size)
-    _rows_serial(src, dst, *args)
+    kernel(src, dst, *args)  # noqa: F821 - each copy of this function binds its own
 
 
-@njit(nogil=True, cache=True)
-def _transpose_at(src_address, dst_address, size, like, args):  # pragma: no cover - compiled
-    src = numba.carray(_pointer_to(src_address, like), size)
-    dst = numba.carray(_pointer_to(dst_address, like), size)
-    _transpose_serial(src, dst, *args)
+def _bound(kind: str, parallel: bool) -> Any:
+    """:func:`_at_addresses` compiled for one kernel, under a name of its own (numba's
+    on-disk cache keys functions by name, as in :func:`_variant`)."""
+    name = f"_{kind}_at{'_parallel' if parallel else ''}"
+    scope = dict(globals(), kernel=_KERNELS[kind, parallel])
+    function = types.FunctionType(_at_addresses.__code__, scope, name)
+    function.__qualname__ = name
+    return njit(nogil=True, cache=True)(function)
 
 
-@njit(nogil=True, cache=True)
-def _gather_at(src_address, dst_address, size, like, args):  # pragma: no cover - compiled
-    src = numba.carray(_pointer_to(src_address, like), size)
-    dst = numba.carray(_pointer_to(dst_address, like), size)
-    _gather_serial(src, dst, *args)
-
-
-_AT_ADDRESSES = {"rows": _rows_at, "transpose": _transpose_at, "gather": _gather_at}
+_AT_ADDRESSES = {key: _bound(*key) for key in _KERNELS}
 # one element of each size, whose type the kernels take from it
 _LIKE = {size: np.zeros(1, dtype=f"u{size}") for size in (1, 2, 4, 8)}
 
@@ -302,7 +292,10 @@ def copy_permuted(plan: CopyPlan, src: np.ndarray, dst: np.ndarray, parallel: bo
     _KERNELS[plan.kind, parallel and PARALLEL](src, dst, *plan.args)
 
 
-def copy_at(plan: CopyPlan, src_address: int, dst_address: int, size: int, itemsize: int) -> None:
-    """Run ``plan`` serially between two contiguous buffers of ``size`` elements of
-    ``itemsize`` bytes at the given addresses, which the caller keeps alive and apart."""
-    _AT_ADDRESSES[plan.kind](src_address, dst_address, size, _LIKE[itemsize], plan.args)
+def copy_at(
+    plan: CopyPlan, src_address: int, dst_address: int, size: int, itemsize: int, parallel: bool
+) -> None:
+    """Run ``plan`` between two contiguous buffers of ``size`` elements of ``itemsize``
+    bytes at the given addresses, which the caller keeps alive and apart."""
+    kernel = _AT_ADDRESSES[plan.kind, parallel and PARALLEL]
+    kernel(src_address, dst_address, size, _LIKE[itemsize], plan.args)
