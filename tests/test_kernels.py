@@ -414,9 +414,40 @@ class TestSmallRemembered:
         # from 1 MiB on, every plan runs (in parallel where numba can) ...
         assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "transpose"
         assert plan_kind(torch.randn(4, 64, 64, 48), "tf", "NHWC") == "rows"
-        # ... unless PyTorch's channels-last kernel is the faster: pixels of 32 bytes
-        wide_pixels = plan_kind(torch.randn(4, 64, 64, 32), "torch", "NHWC")
-        assert wide_pixels == ("not remembered" if _kernels.runs_in_parallel(1 << 21) else "gather")
+        # ... unless PyTorch's channels-last kernel is the faster: for pixels of 32 bytes,
+        # and for all of them where numba runs serially
+        assert plan_kind(torch.randn(4, 64, 64, 32), "torch", "NHWC") == "not remembered"
+        narrow_pixels = plan_kind(torch.randn(4, 64, 64, 16), "torch", "NHWC")
+        parallel = _kernels.runs_in_parallel(1 << 20)
+        assert narrow_pixels == ("gather" if parallel else "not remembered")
+
+    def test_each_address_wrapper_binds_its_own_kernel(self):
+        cpu = _kernels.cpu_kernels()
+        assert set(cpu._AT_ADDRESSES) == set(cpu._KERNELS)
+        for key, wrapper in cpu._AT_ADDRESSES.items():
+            assert wrapper.py_func.__globals__["kernel"] is cpu._KERNELS[key]
+        # numba's on-disk cache tells functions apart by their qualified names
+        names = {wrapper.py_func.__qualname__ for wrapper in cpu._AT_ADDRESSES.values()}
+        assert len(names) == len(cpu._AT_ADDRESSES)
+
+    def test_numba_with_jit_disabled_leaves_the_kernels_out(self):
+        import subprocess
+
+        code = (
+            "import torch, pixelshuffle as ps\n"
+            "from pixelshuffle import _kernels\n"
+            "x = torch.randn(2, 16, 64, 64)\n"
+            "first, second = (ps.pixel_shuffle(x, 2, convention='tf') for _ in range(2))\n"
+            "expected = x.view(2, 2, 2, 4, 64, 64).permute(0, 3, 4, 1, 5, 2)\n"
+            "expected = expected.reshape(2, 4, 128, 128)\n"
+            "assert torch.equal(first, expected) and torch.equal(second, expected)\n"
+            "print(_kernels.cpu_kernels())\n"
+        )
+        env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+        run = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert run.stdout.strip() == "None"
 
     def test_large_remembered_shapes_fall_back_to_the_full_path(self, monkeypatch):
         """From 1 MiB on, a remembered shape runs its kernel or else the full path (with
@@ -431,15 +462,18 @@ class TestSmallRemembered:
 
             def counting(*args, original=original, name=name):
                 paths.append(name)
+                parallels.append(args[-1])
                 return original(*args)
 
             monkeypatch.setattr(_kernels.cpu_kernels(), name, counting)
+        parallels = []
         x = torch.randn(2, 36, 64, 96, dtype=torch.float64)  # 3.4 MiB
         expected = oracle.shuffle(x.numpy(), (3, 3), "cwh", "NCHW")
         for _ in range(2):
             np.testing.assert_array_equal(ps.pixel_shuffle(x, 3, convention="caffe").numpy(),
                                           expected)  # fmt: skip
         assert paths == ["copy_permuted", "copy_at"]
+        assert parallels == [True, True]  # asked for; numba's layer decides (cpu.PARALLEL)
         every_other = torch.zeros(4, 4, 192, 288, dtype=torch.float64)
         ps.pixel_shuffle(x, 3, convention="caffe", out=every_other[::2])  # a strided out
         np.testing.assert_array_equal(every_other[::2].numpy(), expected)

@@ -11,9 +11,10 @@ Which path runs:
   understands and Inductor fuses with its neighbours;
 - ``torch.onnx.export``: one native ``DepthToSpace``/``SpaceToDepth`` node where ONNX
   has the op, otherwise the same chain (one Reshape, one Transpose, one Reshape);
-- small contiguous inputs of a shape run before (:class:`_ShapeRecipe`): no validation
-  or planning again, then the serial CPU kernel where it pays off, PyTorch's own op or
-  one strided copy otherwise. Copies from 1 MiB take the kernels after full checks.
+- contiguous CPU inputs of a shape run before (:class:`_ShapeRecipe`): no validation or
+  planning again. Small ones take the serial kernel where it pays off, PyTorch's own op
+  or one strided copy otherwise; from 1 MiB on, the kernel (in parallel) where the full
+  path would have run it, else the full path.
 """
 
 from __future__ import annotations

@@ -87,7 +87,10 @@ def _load(name: str) -> ModuleType | None:
             return None  # loading Triton now would abort the process (load_triton_first)
         if os.environ.get("PIXELSHUFFLE_KERNELS", "1") != "0":
             with contextlib.suppress(ImportError):  # numba and Triton are optional
-                _LOADED[name] = importlib.import_module(f"{__name__}.{name}")
+                module = importlib.import_module(f"{__name__}.{name}")
+                # NUMBA_DISABLE_JIT=1 would run the kernels as (very slow) Python, and
+                # the address wrappers not at all
+                _LOADED[name] = None if getattr(module, "JIT_DISABLED", False) else module
     return _LOADED[name]
 
 

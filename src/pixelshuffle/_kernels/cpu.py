@@ -284,6 +284,7 @@ def _threadsafe_layer() -> bool:
 
 
 PARALLEL = _threadsafe_layer()
+JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 
 
 def copy_permuted(plan: CopyPlan, src: np.ndarray, dst: np.ndarray, parallel: bool) -> None:
