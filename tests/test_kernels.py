@@ -226,17 +226,18 @@ class TestSmallRemembered:
         from pixelshuffle import _torch
 
         monkeypatch.setattr(_torch, "_RECIPES", {})
-        monkeypatch.setattr(_kernels, "SMALL_BYTES", 1)
+        monkeypatch.setattr(_kernels, "SMALL_WIDE_BYTES", 1)
         monkeypatch.setattr(_kernels, "SMALL_NARROW_BYTES", 1)
         monkeypatch.setattr(_kernels, "SMALL_ROWS_BYTES", 1 << 62)
         calls = []
-        original = _kernels.copy_contiguous
+        original = _kernels.cpu_kernels().copy_at
 
         def counting(plan, *args):
             calls.append(plan.kind)
+            assert args[-1] is False  # serial: every tensor here is below 1 MiB
             return original(plan, *args)
 
-        monkeypatch.setattr(_kernels, "copy_contiguous", counting)
+        monkeypatch.setattr(_kernels.cpu_kernels(), "copy_at", counting)
         return calls
 
     @_every_torch_case
@@ -255,7 +256,8 @@ class TestSmallRemembered:
             assert up.dtype == x.dtype
             down = ps.pixel_unshuffle(up, factors, convention=order, layout=layout)
             assert torch.equal(down, x)
-            out = torch.full_like(up, 1)
+            # every element must be written: none may hold its old value
+            out = ~up if dtype == "bool" else torch.full_like(up, 252)
             assert ps.pixel_shuffle(x, factors, convention=order, layout=layout, out=out) is out
             np.testing.assert_array_equal(out.to(wide).numpy(), expected)
         assert torch.equal(x, before)
@@ -322,10 +324,10 @@ class TestSmallRemembered:
             np.testing.assert_array_equal(out.numpy(), expected)
         assert not wide[..., 1::2].any()
         assert small_kernel == []
-        grad_out = torch.zeros(2, 3, 6, 8, requires_grad=True)
+        leaf_out = torch.zeros(2, 3, 6, 8, requires_grad=True)
         with torch.no_grad():
-            ps.pixel_shuffle(x, 2, convention="tf", out=grad_out)
-        np.testing.assert_array_equal(grad_out.detach().numpy(), expected)
+            ps.pixel_shuffle(x, 2, convention="tf", out=leaf_out)
+        np.testing.assert_array_equal(leaf_out.detach().numpy(), expected)
         assert small_kernel == ["gather"]
 
     def test_offsets_odd_strides_and_out_inside_a_larger_buffer(self, small_kernel):
@@ -407,9 +409,17 @@ class TestSmallRemembered:
             return None if recipe.copy_plan is None else recipe.copy_plan.kind
 
         assert plan_kind(torch.randn(1, 16, 8, 8), "torch", "NCHW") is None  # 4 KiB
+        # 12 KiB: below the wide elements' size, above the narrow ones'
+        assert plan_kind(torch.randn(1, 12, 16, 16), "torch", "NCHW") is None
+        assert plan_kind(torch.randn(1, 12, 16, 32).bfloat16(), "torch", "NCHW") == "transpose"
+        assert plan_kind(torch.zeros(1, 48, 16, 16, dtype=torch.uint8), "torch", "NCHW") == (
+            "transpose"
+        )
         assert plan_kind(torch.randn(1, 16, 32, 32), "torch", "NCHW") == "transpose"
         assert plan_kind(torch.randn(1, 32, 32, 16), "torch", "NHWC") == "gather"
         assert plan_kind(torch.randn(1, 32, 32, 12), "tf", "NHWC") == "rows"  # 48 KiB
+        assert plan_kind(torch.randn(1, 32, 42, 12), "tf", "NHWC") == "rows"  # 63 KiB
+        assert plan_kind(torch.randn(1, 32, 32, 16), "tf", "NHWC") is None  # 64 KiB
         assert plan_kind(torch.randn(1, 64, 64, 12), "tf", "NHWC") is None  # 192 KiB
         # from 1 MiB on, every plan runs (in parallel where numba can) ...
         assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "transpose"
@@ -457,6 +467,7 @@ class TestSmallRemembered:
         torch = self.torch
         monkeypatch.setattr(_torch, "_RECIPES", {})
         paths = []
+        parallels = []
         for name in ("copy_permuted", "copy_at"):
             original = getattr(_kernels.cpu_kernels(), name)
 
@@ -466,7 +477,6 @@ class TestSmallRemembered:
                 return original(*args)
 
             monkeypatch.setattr(_kernels.cpu_kernels(), name, counting)
-        parallels = []
         x = torch.randn(2, 36, 64, 96, dtype=torch.float64)  # 3.4 MiB
         expected = oracle.shuffle(x.numpy(), (3, 3), "cwh", "NCHW")
         for _ in range(2):

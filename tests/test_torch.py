@@ -4,7 +4,10 @@ formats, dtypes, autograd and the nn modules."""
 from __future__ import annotations
 
 import math
+import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -219,31 +222,39 @@ def test_sparse_nested_and_mkldnn_tensors_are_refused_clearly():
             ps.pixel_shuffle(dense, 2, out=out)
 
 
-def test_an_inference_tensor_as_out_is_refused_outside_inference_mode():
+def test_an_inference_tensor_as_out_is_refused_outside_inference_mode(monkeypatch):
+    from pixelshuffle import _torch
+
+    monkeypatch.setattr(_torch, "_RECIPES", {})
     x = torch.randn(1, 8, 2, 3)
     with torch.inference_mode():
         out = torch.zeros(1, 2, 4, 6)
+    message = r"out was made under torch\.inference_mode"
+    with pytest.raises(ps.PixelShuffleError, match=message):
+        ps.pixel_shuffle(x, 2, out=out)  # the full path
+    ps.pixel_shuffle(x, 2)  # remembers the shape
+    with pytest.raises(ps.PixelShuffleError, match=message):
+        ps.pixel_shuffle(x, 2, out=out)  # the remembered one
+    assert not out.any()  # never written
+    with torch.inference_mode():
         assert ps.pixel_shuffle(x, 2, out=out) is out  # inside: allowed
-    for _ in range(2):  # the full path, then the remembered one
-        with pytest.raises(ps.PixelShuffleError, match=r"out was made under torch\.inference_mode"):
-            ps.pixel_shuffle(x, 2, out=out)
-    assert torch.equal(out, torch.nn.functional.pixel_shuffle(x, 2))  # unchanged since
+    assert torch.equal(out, torch.nn.functional.pixel_shuffle(x, 2))
 
 
 def test_tiny_tensors_do_not_load_the_kernels():
-    import subprocess
-    import sys
-
+    require("numba")
     code = (
         "import sys, torch, pixelshuffle as ps\n"
-        "x = torch.randn(1, 8, 4, 4)\n"
-        "for _ in range(3): ps.pixel_shuffle(x, 2, convention='tf')\n"
-        "print('numba' in sys.modules)\n"
+        "for size in (4, 64):  # 512 bytes, then 64 KiB\n"
+        "    x = torch.randn(1, 16, size, size)\n"
+        "    for _ in range(3): ps.pixel_shuffle(x, 2)\n"
+        "    print('numba' in sys.modules)\n"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    env = {key: value for key, value in os.environ.items() if key != "PIXELSHUFFLE_KERNELS"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    assert loaded.stdout.strip() == "False"
+    assert run.stdout.split() == ["False", "True"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -105,7 +105,8 @@ class Backend:
 
     def run_remembered(self, prepared: Any, x: Any) -> Any:
         """The result by a recipe :meth:`remember` kept for ``x``'s shape, or ``None``:
-        a shortcut past validation and planning for the small tensors of a loop."""
+        a shortcut past validation and planning for inputs of a shape seen before (the
+        small tensors of a loop, and large ones the kernels copy)."""
         return None
 
     def run_remembered_into(self, prepared: Any, x: Any, out: Any) -> Any:

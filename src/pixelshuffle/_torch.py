@@ -11,10 +11,11 @@ Which path runs:
   understands and Inductor fuses with its neighbours;
 - ``torch.onnx.export``: one native ``DepthToSpace``/``SpaceToDepth`` node where ONNX
   has the op, otherwise the same chain (one Reshape, one Transpose, one Reshape);
-- contiguous CPU inputs of a shape run before (:class:`_ShapeRecipe`): no validation or
-  planning again. Small ones take the serial kernel where it pays off, PyTorch's own op
-  or one strided copy otherwise; from 1 MiB on, the kernel (in parallel) where the full
-  path would have run it, else the full path.
+- contiguous inputs of a shape run before (:class:`_ShapeRecipe`; CPU, and CUDA below
+  the Triton kernels' size): no validation or planning again. Small ones take the
+  serial CPU kernel where it pays off, PyTorch's own op or one strided copy otherwise;
+  from 1 MiB on, the kernel (in parallel) where the full path would have run it, else
+  the full path.
 """
 
 from __future__ import annotations
@@ -177,13 +178,13 @@ class _TorchBackend(Backend):
         recipe = _recipe_for(prepared, x)
         if recipe is None:
             return None
-        native = recipe.native
         if recipe.copy_plan is not None and _kernel_may_read(x):
             result = x.new_empty(recipe.out)  # dtype and device of x; faster than torch.empty
-            _copy_contiguous(recipe, x, result)
+            _run_copy_plan(recipe, x, result)
             return result
         if recipe.large:
             return None  # autograd, transforms, odd memory: the full path's kernels
+        native = recipe.native
         if native is not None and recipe.channels_last:
             return native(x.permute(0, 3, 1, 2), recipe.factor).permute(0, 2, 3, 1)
         if native is not None:
@@ -206,7 +207,7 @@ class _TorchBackend(Backend):
             and _kernel_may_write(out)
             and _holds_its_elements(out)
         ):
-            _copy_contiguous(recipe, x, out)
+            _run_copy_plan(recipe, x, out)
             torch.autograd.graph.increment_version(out)  # written behind autograd's back
             return out
         if recipe.large:
@@ -222,8 +223,11 @@ class _TorchBackend(Backend):
         key = (prepared, x.shape, x.dtype, x.device)
         if key in _RECIPES:
             return
-        large = x.numel() * x.element_size() >= min(_kernels.MIN_BYTES, _kernels.GPU_MIN_BYTES)
-        if large and not (_remembered_kernel_applies(x) and _kernel_applies(x)):
+        on_gpu = x.device.type in _kernels.TRITON_DEVICES
+        kernel_size = _kernels.GPU_MIN_BYTES if on_gpu else _kernels.MIN_BYTES
+        large = x.numel() * x.element_size() >= kernel_size
+        kernel_fits = _remembered_kernel_applies(x)
+        if large and not (kernel_fits and _kernel_applies(x)):
             return  # no CPU kernel for it: each call takes the full path
         if large and prepared.layout.name == "NHWC" and _pytorch_channels_last_wins(prepared, x):
             return
@@ -232,7 +236,7 @@ class _TorchBackend(Backend):
         moved = torch.empty(split, device="meta").permute(*perm)
         moved_shape, moved_strides = tuple(moved.shape), moved.stride()
         copy_plan = None
-        if _remembered_kernel_applies(x):
+        if kernel_fits:
             copy_plan = _kernels.plan_contiguous_copy(moved_shape, moved_strides, x.element_size())
         if large and copy_plan is None:
             return
@@ -282,7 +286,9 @@ class _ShapeRecipe(NamedTuple):
     channels_last: bool  # native runs on the NCHW view of an NHWC tensor
     factor: int
     copy_plan: Any  # the CPU kernel's plan from a contiguous input into a fresh output
-    large: bool  # from the kernels' size on: the kernel or else the full path, never less
+    # at or above the kernels' size: run by the kernel, or else by the full path (never
+    # by PyTorch's op or the strided clone, which are slower there)
+    large: bool
 
 
 def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
@@ -352,15 +358,16 @@ def _holds_its_elements(t: torch.Tensor) -> bool:
     return address != 0 and address % size == 0
 
 
-def _copy_contiguous(recipe: _ShapeRecipe, x: torch.Tensor, result: torch.Tensor) -> None:
+def _run_copy_plan(recipe: _ShapeRecipe, x: torch.Tensor, result: torch.Tensor) -> None:
     """Run the recipe's kernel plan from contiguous ``x`` into contiguous ``result``."""
     _kernels.copy_contiguous(
         recipe.copy_plan, x.data_ptr(), result.data_ptr(), x.numel(), x.element_size()
     )
 
 
-# Per (prepared op, input shape). Small tensors spend most of a call in Python; with a
-# recipe the call costs little more than the copy itself (benchmarks/README.md).
+# Per (prepared op, input shape, dtype, device). Small tensors spend most of a call in
+# Python, which a recipe skips; large CPU ones also skip the Python between two parallel
+# launches, long enough for numba's threads to fall asleep (benchmarks/README.md).
 _RECIPES: dict[tuple[Any, torch.Size, torch.dtype, torch.device], _ShapeRecipe] = {}
 _MAX_RECIPES = 512
 

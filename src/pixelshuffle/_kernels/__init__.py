@@ -35,14 +35,15 @@ __all__ = [
 ]
 
 UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-# Below this, the frameworks' own copies measured as fast or faster (short rows leave the
-# kernels' loops too little to do; see benchmarks/README.md).
+# Below this, a call through the full path (validation, planning, NumPy views) costs more
+# than the frameworks' own copy saves (benchmarks/README.md); remembered torch shapes call
+# the kernels more cheaply, from the SMALL_* sizes below.
 MIN_BYTES = 1 << 20
 # Below MIN_BYTES, contiguous torch inputs of a shape the library has run before take
 # the serial kernel from these sizes, where it beat PyTorch's own op and its strided
 # copy on small images (benchmarks/README.md): 8 KiB for 1- and 2-byte elements,
 # 16 KiB for wider ones ...
-SMALL_BYTES = 16 << 10
+SMALL_WIDE_BYTES = 16 << 10
 SMALL_NARROW_BYTES = 8 << 10
 # ... except for plain runs of rows (NHWC in tf order), which PyTorch's strided copy
 # does as fast or faster from this size on.
@@ -136,10 +137,10 @@ def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize:
 
     From :data:`MIN_BYTES` on, every plan runs. Below, calls pay the kernel's call
     (about 1 µs) without threads to share the copy, so the kernel runs only where it
-    saved more than that when measured (:data:`SMALL_BYTES`, :data:`SMALL_NARROW_BYTES`,
+    saved more than that when measured (:data:`SMALL_WIDE_BYTES`, :data:`SMALL_NARROW_BYTES`,
     :data:`SMALL_ROWS_BYTES`)."""
     nbytes = math.prod(shape) * itemsize
-    if nbytes < (SMALL_NARROW_BYTES if itemsize <= 2 else SMALL_BYTES):
+    if nbytes < (SMALL_NARROW_BYTES if itemsize <= 2 else SMALL_WIDE_BYTES):
         return None
     kernels = cpu_kernels()  # imported only once a copy is large enough for it
     if kernels is None:

@@ -183,12 +183,14 @@ def _pointer_to(typingctx, address, like):  # pragma: no cover - compiled
 
 
 def _at_addresses(src_address, dst_address, size, like, args):  # pragma: no cover - compiled
+    """Run ``kernel`` with ``args`` (a plan's) over ``size`` elements at each address, of
+    the type of ``like`` (an array of one element, only its type matters)."""
     src = numba.carray(_pointer_to(src_address, like), size)
     dst = numba.carray(_pointer_to(dst_address, like), size)
     kernel(src, dst, *args)  # noqa: F821 - each copy of this function binds its own
 
 
-def _bound(kind: str, parallel: bool) -> Any:
+def _address_wrapper(kind: str, parallel: bool) -> Any:
     """:func:`_at_addresses` compiled for one kernel, under a name of its own (numba's
     on-disk cache keys functions by name, as in :func:`_variant`)."""
     name = f"_{kind}_at{'_parallel' if parallel else ''}"
@@ -198,9 +200,9 @@ def _bound(kind: str, parallel: bool) -> Any:
     return njit(nogil=True, cache=True)(function)
 
 
-_AT_ADDRESSES = {key: _bound(*key) for key in _KERNELS}
+_AT_ADDRESSES = {key: _address_wrapper(*key) for key in _KERNELS}
 # one element of each size, whose type the kernels take from it
-_LIKE = {size: np.zeros(1, dtype=f"u{size}") for size in (1, 2, 4, 8)}
+_ELEMENT_OF_SIZE = {size: np.zeros(1, dtype=f"u{size}") for size in (1, 2, 4, 8)}
 
 
 class CopyPlan:
@@ -299,4 +301,4 @@ def copy_at(
     """Run ``plan`` between two contiguous buffers of ``size`` elements of ``itemsize``
     bytes at the given addresses, which the caller keeps alive and apart."""
     kernel = _AT_ADDRESSES[plan.kind, parallel and PARALLEL]
-    kernel(src_address, dst_address, size, _LIKE[itemsize], plan.args)
+    kernel(src_address, dst_address, size, _ELEMENT_OF_SIZE[itemsize], plan.args)
