@@ -420,6 +420,9 @@ class TestSmallRemembered:
         assert plan_kind(torch.randn(1, 32, 32, 12), "tf", "NHWC") == "rows"  # 48 KiB
         assert plan_kind(torch.randn(1, 32, 42, 12), "tf", "NHWC") == "rows"  # 63 KiB
         assert plan_kind(torch.randn(1, 32, 32, 16), "tf", "NHWC") is None  # 64 KiB
+        # PyTorch's op copies channels-last pixels of 32 bytes or more whole, faster
+        assert plan_kind(torch.randn(2, 16, 20, 48), "torch", "NHWC") is None  # 48 bytes
+        assert plan_kind(torch.randn(2, 16, 20, 48).bfloat16(), "torch", "NHWC") == "gather"
         assert plan_kind(torch.randn(1, 64, 64, 12), "tf", "NHWC") is None  # 192 KiB
         # from 1 MiB on, every plan runs (in parallel where numba can) ...
         assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "transpose"

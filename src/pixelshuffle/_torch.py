@@ -231,17 +231,6 @@ class _TorchBackend(Backend):
             return  # no CPU kernel for it: each call takes the full path
         if large and prepared.layout.name == "NHWC" and _pytorch_channels_last_wins(prepared, x):
             return
-        split, perm, out = _recipe(prepared.plan, shape)
-        perm = perm or tuple(range(len(split)))
-        moved = torch.empty(split, device="meta").permute(*perm)
-        moved_shape, moved_strides = tuple(moved.shape), moved.stride()
-        copy_plan = None
-        if kernel_fits:
-            copy_plan = _kernels.plan_contiguous_copy(moved_shape, moved_strides, x.element_size())
-        if large and copy_plan is None:
-            return
-        if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
-            evict_oldest(_RECIPES)
         # PyTorch's own op where it is this very op and the faster one on small CPU
         # tensors (benchmarks/README.md): NHWC through its channels_last view, and NCHW
         # upsampling of elements wider than a byte; the strided copy otherwise.
@@ -255,6 +244,19 @@ class _TorchBackend(Backend):
             and (channels_last or (upsampling and x.element_size() > 1))
         ):
             native = getattr(torch.nn.functional, prepared.pytorch_op)
+        split, perm, out = _recipe(prepared.plan, shape)
+        perm = perm or tuple(range(len(split)))
+        moved = torch.empty(split, device="meta").permute(*perm)
+        moved_shape, moved_strides = tuple(moved.shape), moved.stride()
+        # ... and where PyTorch's op copies whole channels-last pixels, even the kernel's
+        whole_pixels = native is not None and channels_last
+        copy_plan = None
+        if kernel_fits and not (whole_pixels and _upsamples_into_wide_pixels(prepared, x)):
+            copy_plan = _kernels.plan_contiguous_copy(moved_shape, moved_strides, x.element_size())
+        if large and copy_plan is None:
+            return
+        if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
+            evict_oldest(_RECIPES)
         _RECIPES[key] = _ShapeRecipe(
             split, perm, out, moved_shape, moved_strides, native, channels_last,
             prepared.factors[0], copy_plan, large,
@@ -312,9 +314,17 @@ def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
     )
     if not kernels_take_it:
         return True
+    return _upsamples_into_wide_pixels(prepared, x)
+
+
+def _upsamples_into_wide_pixels(prepared: Any, x: torch.Tensor) -> bool:
+    """Whether ``prepared`` is PyTorch's pixel_shuffle into channels-last pixels of 32
+    bytes or more, which PyTorch's kernel copies whole, faster than the *gather* kernel
+    at every size measured (benchmarks/README.md)."""
+    if prepared.pytorch_op != "pixel_shuffle":
+        return False
     channels = x.shape[-1 if prepared.layout.name == "NHWC" else -3]
-    pixel_bytes = channels // prepared.factors[0] ** 2 * x.element_size()
-    return prepared.pytorch_op == "pixel_shuffle" and pixel_bytes >= 32
+    return channels // prepared.factors[0] ** 2 * x.element_size() >= 32
 
 
 def _remembered_kernel_applies(x: torch.Tensor) -> bool:
