@@ -4,6 +4,7 @@ channels-last inputs and strided ``out=`` arrays, serial and parallel."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import sys
@@ -29,7 +30,9 @@ def kernels_always(request, monkeypatch):
     assert _kernels.cpu_kernels() is not None
     monkeypatch.setattr(_kernels, "MIN_BYTES", 0)
     monkeypatch.setattr(_kernels, "PARALLEL_BYTES", 0 if request.param == "parallel" else 1 << 62)
-    if "pixelshuffle._torch" in sys.modules:  # no earlier test's recipe may bypass them
+    # no earlier test's recipe may bypass them
+    monkeypatch.setattr(importlib.import_module("pixelshuffle._backends"), "_NUMPY_RECIPES", {})
+    if "pixelshuffle._torch" in sys.modules:
         monkeypatch.setattr(sys.modules["pixelshuffle._torch"], "_RECIPES", {})
     calls = []
     for name in ("copy_permuted", "copy_at"):  # the full path's, a remembered shape's
@@ -103,6 +106,69 @@ def _every_torch_case(test):
     test = pytest.mark.parametrize("dtype", dtypes)(test)
     test = pytest.mark.parametrize("layout", ["NCHW", "NHWC", "NCL", "NDHWC"])(test)
     return pytest.mark.parametrize("convention", CONVENTIONS)(test)
+
+
+class TestNumpyRemembered:
+    """C-contiguous NumPy arrays of a shape run before take the kernel's plan at once,
+    at any size: the same bits as the oracle, fresh arrays, the same errors."""
+
+    @pytest.fixture
+    def numpy_kernel(self, monkeypatch):
+        from pixelshuffle import _backends
+
+        monkeypatch.setattr(_backends, "_NUMPY_RECIPES", {})
+        monkeypatch.setattr(_kernels, "NUMPY_SMALL_BYTES", 0)  # the test arrays are tiny
+        calls = []
+        original = _kernels.cpu_kernels().copy_permuted
+
+        def counting(*args):
+            calls.append(args[0].kind)
+            return original(*args)
+
+        monkeypatch.setattr(_kernels.cpu_kernels(), "copy_permuted", counting)
+        return calls
+
+    @pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.float16, ">i4", np.complex64])
+    @pytest.mark.parametrize("layout", oracle.ALL_LAYOUTS)
+    @pytest.mark.parametrize("convention", CONVENTIONS)
+    def test_second_calls_equal_the_oracle(self, numpy_kernel, convention, layout, dtype):
+        order = _order(convention, layout)
+        factors = FACTORS[len(layout) - 2]
+        x = _depth(layout, dtype)
+        x.flags.writeable = False  # read, never written
+        expected = oracle.shuffle(x, factors, order, layout)
+        for _ in range(3):
+            up = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
+            np.testing.assert_array_equal(up, expected)
+            assert up.dtype == x.dtype
+            assert up.flags.c_contiguous
+            assert not np.may_share_memory(up, x)
+            np.testing.assert_array_equal(
+                ps.pixel_unshuffle(up, factors, convention=order, layout=layout), x
+            )
+            out = np.empty_like(up)
+            out[...] = ~up if out.dtype == np.bool_ else 252  # every element must be written
+            ps.pixel_shuffle(x, factors, convention=order, layout=layout, out=out)
+            np.testing.assert_array_equal(out, expected)
+        # every call but the first of each op (up, down; out= shares up's) took the kernel
+        assert len(numpy_kernel) == 3 * 3 - 2
+
+    def test_other_arrays_and_outs_take_the_full_path(self, numpy_kernel):
+        x = _depth("NCHW", np.float32)
+        expected = oracle.shuffle(x, (3, 2), "hwc", "NCHW")
+        ps.pixel_shuffle(x, (3, 2), convention="tf")  # remembered
+        strided_out = np.zeros((2, 3, 15, 16), np.float32)
+        transposed = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+        masked = np.ma.masked_array(x)
+        for array, out in ((x, strided_out[..., ::2]), (transposed, None), (masked, None)):
+            result = ps.pixel_shuffle(array, (3, 2), convention="tf", out=out)
+            np.testing.assert_array_equal(np.asarray(result), expected)
+        assert not strided_out[..., 1::2].any()
+        assert numpy_kernel == []
+        with pytest.raises(ps.PixelShuffleError, match=r"out must have the result's shape"):
+            ps.pixel_shuffle(x, (3, 2), convention="tf", out=np.empty((2, 3, 15, 9), np.float32))
+        with pytest.raises(ps.PixelShuffleError, match="must not share memory"):
+            ps.pixel_shuffle(x, (3, 2), convention="tf", out=x.reshape(2, 3, 15, 8))
 
 
 class TestTorch:

@@ -25,12 +25,14 @@ import numpy as np
 
 __all__ = [
     "copy_contiguous",
+    "copy_contiguous_numpy",
     "copy_numpy",
     "copy_strided",
     "cpu_kernels",
     "gpu_kernels",
     "load_triton_first",
     "plan_contiguous_copy",
+    "plan_numpy_copy",
     "runs_in_parallel",
 ]
 
@@ -48,6 +50,9 @@ SMALL_NARROW_BYTES = 8 << 10
 # ... except for plain runs of rows (NHWC in tf order), which PyTorch's strided copy
 # does as fast or faster from this size on.
 SMALL_ROWS_BYTES = 64 << 10
+# NumPy's own strided copies are slower than the kernel at every size, but below this a
+# call is too small to be worth importing numba for (about 0.2 s, once).
+NUMPY_SMALL_BYTES = 4 << 10
 # From here on the copy is spread over threads; below, waking them costs more than it saves.
 PARALLEL_BYTES = 1 << 20
 
@@ -150,6 +155,32 @@ def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize:
     if plan is None or (plan.kind == "rows" and SMALL_ROWS_BYTES <= nbytes < MIN_BYTES):
         return None
     return plan
+
+
+def plan_numpy_copy(moved: np.ndarray) -> Any:
+    """A plan for copying ``moved`` (a permuted view of a C-contiguous array) into a
+    C-contiguous array of its shape, from :data:`NUMPY_SMALL_BYTES` on; ``None`` where
+    no kernel fits."""
+    itemsize = moved.dtype.itemsize
+    if moved.nbytes < NUMPY_SMALL_BYTES or itemsize not in UNSIGNED:
+        return None
+    if any(stride % itemsize for stride in moved.strides):
+        return None
+    kernels = cpu_kernels()
+    if kernels is None or min(moved.strides, default=0) < 0:
+        return None
+    out_strides = tuple(itertools.accumulate((1, *reversed(moved.shape[1:])), operator.mul))
+    in_strides = tuple(stride // itemsize for stride in moved.strides)
+    return kernels.plan_copy(tuple(moved.shape), in_strides, out_strides[::-1])
+
+
+def copy_contiguous_numpy(plan: Any, src: np.ndarray, dst: np.ndarray) -> None:
+    """Run a plan from :func:`plan_numpy_copy` from C-contiguous ``src`` into
+    C-contiguous ``dst`` (the result's shape)."""
+    unsigned = UNSIGNED[src.dtype.itemsize]
+    parallel = src.nbytes >= PARALLEL_BYTES
+    flat_src, flat_dst = src.reshape(-1).view(unsigned), dst.reshape(-1).view(unsigned)
+    cpu_kernels().copy_permuted(plan, flat_src, flat_dst, parallel)  # type: ignore[union-attr]
 
 
 def copy_numpy(src: np.ndarray, dst: np.ndarray) -> bool:
