@@ -100,6 +100,14 @@ def test_numpy_strided_input_and_strided_out(kernels_always):
     )
 
 
+def _torch_case(torch, convention, layout, dtype):
+    """The order, factors and test tensor of one :func:`_every_torch_case`, and the dtype
+    that holds its values exactly for the oracle."""
+    x = torch.from_numpy(_depth(layout, np.int64)).to(getattr(torch, dtype))
+    exact = torch.int64 if dtype != "complex64" else x.dtype
+    return _order(convention, layout), FACTORS[len(layout) - 2], x, exact
+
+
 def _every_torch_case(test):
     """Parametrize ``test`` over conventions × torch layouts × dtypes of every size."""
     dtypes = ["bool", "uint8", "bfloat16", "float16", "float32", "int64", "complex64"]
@@ -177,15 +185,10 @@ class TestTorch:
     @_every_torch_case
     def test_torch_kernels_equal_the_reference(self, kernels_always, convention, layout, dtype):
         torch = self.torch
-        order = _order(convention, layout)
-        factors = FACTORS[len(layout) - 2]
-        x = torch.from_numpy(_depth(layout, np.int64)).to(getattr(torch, dtype))
+        order, factors, x, exact = _torch_case(torch, convention, layout, dtype)
         up = ps.pixel_shuffle(x, factors, convention=order, layout=layout)
-        expected = oracle.shuffle(x.to(torch.int64 if dtype != "complex64" else x.dtype).numpy(),
-                                  factors, order, layout)  # fmt: skip
-        assert np.array_equal(
-            up.to(torch.int64 if dtype != "complex64" else up.dtype).numpy(), expected
-        )
+        expected = oracle.shuffle(x.to(exact).numpy(), factors, order, layout)
+        assert np.array_equal(up.to(exact).numpy(), expected)
         assert torch.equal(ps.pixel_unshuffle(up, factors, convention=order, layout=layout), x)
         assert kernels_always
 
@@ -309,10 +312,7 @@ class TestSmallRemembered:
     @_every_torch_case
     def test_second_calls_equal_the_oracle(self, small_kernel, convention, layout, dtype):
         torch = self.torch
-        order = _order(convention, layout)
-        factors = FACTORS[len(layout) - 2]
-        x = torch.from_numpy(_depth(layout, np.int64)).to(getattr(torch, dtype))
-        wide = torch.int64 if dtype != "complex64" else x.dtype
+        order, factors, x, wide = _torch_case(torch, convention, layout, dtype)
         expected = oracle.shuffle(x.to(wide).numpy(), factors, order, layout)
         before = x.clone()
         for _ in range(3):

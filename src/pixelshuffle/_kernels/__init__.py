@@ -150,8 +150,7 @@ def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize:
     kernels = cpu_kernels()  # imported only once a copy is large enough for it
     if kernels is None:
         return None
-    out_strides = tuple(itertools.accumulate((1, *reversed(shape[1:])), operator.mul))[::-1]
-    plan = kernels.plan_copy(tuple(shape), tuple(strides), out_strides)
+    plan = kernels.plan_copy(tuple(shape), tuple(strides), _contiguous_strides(shape))
     if plan is None or (plan.kind == "rows" and SMALL_ROWS_BYTES <= nbytes < MIN_BYTES):
         return None
     return plan
@@ -169,9 +168,13 @@ def plan_numpy_copy(moved: np.ndarray) -> Any:
     kernels = cpu_kernels()
     if kernels is None or min(moved.strides, default=0) < 0:
         return None
-    out_strides = tuple(itertools.accumulate((1, *reversed(moved.shape[1:])), operator.mul))
     in_strides = tuple(stride // itemsize for stride in moved.strides)
-    return kernels.plan_copy(tuple(moved.shape), in_strides, out_strides[::-1])
+    return kernels.plan_copy(tuple(moved.shape), in_strides, _contiguous_strides(moved.shape))
+
+
+def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """The strides (in elements) of a C-contiguous array of ``shape``."""
+    return tuple(itertools.accumulate((1, *reversed(shape[1:])), operator.mul))[::-1]
 
 
 def copy_contiguous_numpy(plan: Any, src: np.ndarray, dst: np.ndarray) -> None:
