@@ -248,11 +248,18 @@ class _TorchBackend(Backend):
         perm = perm or tuple(range(len(split)))
         moved = torch.empty(split, device="meta").permute(*perm)
         moved_shape, moved_strides = tuple(moved.shape), moved.stride()
-        # ... and where PyTorch's op copies whole channels-last pixels, even the kernel's
-        whole_pixels = native is not None and channels_last
         copy_plan = None
-        if kernel_fits and not (whole_pixels and _upsamples_into_wide_pixels(prepared, x)):
+        if kernel_fits:
             copy_plan = _kernels.plan_contiguous_copy(moved_shape, moved_strides, x.element_size())
+        # ... and where PyTorch's op copies whole channels-last pixels, even the kernel's,
+        # unless that shuffles vectors
+        whole_pixels = native is not None and channels_last
+        if (
+            whole_pixels
+            and _upsamples_into_wide_pixels(prepared, x, _SMALL_WHOLE_PIXEL_BYTES)
+            and getattr(copy_plan, "kind", None) != "shuffle"
+        ):
+            copy_plan = None
         if large and copy_plan is None:
             return
         if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
@@ -296,7 +303,7 @@ class _ShapeRecipe(NamedTuple):
 def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
     """Whether PyTorch's own kernel beats the library's for channels-last data in torch
     order (NHWC, or NCHW in channels_last format): where the CPU kernels take it in
-    parallel they win, except upsampling into pixels of 32 bytes or more, which PyTorch
+    parallel they win, except upsampling into pixels of 128 bytes or more, which PyTorch
     copies whole (benchmarks/README.md); below the kernels' size, serial, and without
     them, PyTorch's kernel beats the reference path. On CPU it keeps the format."""
     if prepared.pytorch_op is None or x.element_size() == 1 or not _pytorch_op_serves(x):
@@ -314,17 +321,23 @@ def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
     )
     if not kernels_take_it:
         return True
-    return _upsamples_into_wide_pixels(prepared, x)
+    return _upsamples_into_wide_pixels(prepared, x, _LARGE_WHOLE_PIXEL_BYTES)
 
 
-def _upsamples_into_wide_pixels(prepared: Any, x: torch.Tensor) -> bool:
-    """Whether ``prepared`` is PyTorch's pixel_shuffle into channels-last pixels of 32
-    bytes or more, which PyTorch's kernel copies whole, faster than the *gather* kernel
-    at every size measured (benchmarks/README.md)."""
+# PyTorch's channels-last kernel copies output pixels this wide whole, as fast as the
+# kernels or faster: below 1 MiB, serial, from 32 bytes, unless the copy is a *shuffle*;
+# in parallel from 128 bytes (benchmarks/README.md)
+_SMALL_WHOLE_PIXEL_BYTES = 32
+_LARGE_WHOLE_PIXEL_BYTES = 128
+
+
+def _upsamples_into_wide_pixels(prepared: Any, x: torch.Tensor, least: int) -> bool:
+    """Whether ``prepared`` is PyTorch's pixel_shuffle into channels-last pixels of
+    ``least`` bytes or more."""
     if prepared.pytorch_op != "pixel_shuffle":
         return False
     channels = x.shape[-1 if prepared.layout.name == "NHWC" else -3]
-    return channels // prepared.factors[0] ** 2 * x.element_size() >= 32
+    return channels // prepared.factors[0] ** 2 * x.element_size() >= least
 
 
 def _remembered_kernel_applies(x: torch.Tensor) -> bool:

@@ -119,7 +119,8 @@ def copy_strided(
     kernels = cpu_kernels()
     if kernels is None or min(src_strides, default=0) < 0 or min(dst_strides, default=0) < 0:
         return False
-    plan = kernels.plan_copy(tuple(shape), tuple(src_strides), tuple(dst_strides))
+    itemsize = src.dtype.itemsize
+    plan = kernels.plan_copy(tuple(shape), tuple(src_strides), tuple(dst_strides), itemsize)
     if plan is None:
         return False
     kernels.copy_permuted(plan, src, dst, nbytes >= PARALLEL_BYTES)
@@ -150,7 +151,7 @@ def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize:
     kernels = cpu_kernels()  # imported only once a copy is large enough for it
     if kernels is None:
         return None
-    plan = kernels.plan_copy(tuple(shape), tuple(strides), _contiguous_strides(shape))
+    plan = kernels.plan_copy(tuple(shape), tuple(strides), _contiguous_strides(shape), itemsize)
     if plan is None or (plan.kind == "rows" and SMALL_ROWS_BYTES <= nbytes < MIN_BYTES):
         return None
     return plan
@@ -169,7 +170,9 @@ def plan_numpy_copy(moved: np.ndarray) -> Any:
     if kernels is None or min(moved.strides, default=0) < 0:
         return None
     in_strides = tuple(stride // itemsize for stride in moved.strides)
-    return kernels.plan_copy(tuple(moved.shape), in_strides, _contiguous_strides(moved.shape))
+    return kernels.plan_copy(
+        tuple(moved.shape), in_strides, _contiguous_strides(moved.shape), itemsize
+    )
 
 
 def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:

@@ -12,15 +12,18 @@ small copies and parallel over rows for large ones. Indices are 64-bit throughou
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import types
 from typing import Any
 
 import numba
 import numpy as np
-from numba import njit, prange, uint64
+from llvmlite import ir
+from numba import cfunc, njit, prange, uint64
 from numba.core import types as numba_types
-from numba.extending import intrinsic
+from numba.core.imputils import lower_constant
+from numba.extending import intrinsic, models, register_model
 
 from ._axes import Axis, form_of, merged_axes, output_run
 
@@ -29,6 +32,13 @@ __all__ = ["CopyPlan", "copy_at", "copy_permuted", "plan_copy"]
 _TILE = 64  # transposes with both sides longer than this are done in tiles
 _SHORT_RUN = 64  # output runs of at most this many elements are gathered whole
 _SHORT_ROWS = 12  # ... and so are copies of runs shorter than this, where they fit
+# A *shuffle* block reads one window of input from each of at most _MAX_SEGMENTS places:
+# 64 bytes, or 128 where one pixel needs more (measured: 128 bytes throughout was as
+# fast or slower, and 256 slower still) ...
+_WINDOWS = (64, 128)
+_MAX_SEGMENTS = 8
+_LONGEST_ROW = 1024  # pixels in a row of the *shuffle* kernel where the plan splits one
+_SHORT_ROW_BYTES = 32  # ... and it copies rows up to this long faster than *rows*
 
 
 # Every index is unsigned 64-bit: numba wraps negative signed indices around at run time,
@@ -146,6 +156,197 @@ def _gather(src, dst, n, in_stride, out_stride, offsets):  # pragma: no cover - 
                 dst[d + k] = src[s + offsets[k]]
 
 
+class ShufflePattern:
+    """The constant part of a *shuffle* plan, which copies a table of input offsets into
+    each short output run, as *gather* does, ``pixels`` runs of consecutive pixels at a
+    time. Each block reads one window of input per *segment* (the table's far-apart
+    pieces, such as the ``r`` input rows of an unshuffle) and shuffles its runs out of
+    them. The table is ``(segment, offset)`` pairs: the offset within the segment's
+    window, whose start in the input the plan passes at run time (it depends on the
+    image's width, the pattern does not). Pixels are ``in_step`` and ``out_step``
+    elements apart."""
+
+    __slots__ = ("_numba_type_", "in_step", "loaded", "out_step", "pixels", "segments", "table")
+
+    def __init__(
+        self,
+        table: tuple[tuple[int, int], ...],
+        segments: int,
+        in_step: int,
+        out_step: int,
+        pixels: int,
+    ) -> None:
+        self.table, self.segments = table, segments
+        self.in_step, self.out_step, self.pixels = in_step, out_step, pixels
+        window = (pixels - 1) * in_step + max(offset for _, offset in table) + 1
+        # loads of other lengths than a power of two shuffled 2x slower (measured)
+        self.loaded = 1 << (window - 1).bit_length()
+        self._numba_type_ = _ShuffleType(self.key)
+
+    @property
+    def key(self) -> tuple:
+        return (self.table, self.segments, self.in_step, self.out_step, self.pixels)
+
+
+class _ShuffleType(numba_types.Type):
+    """A :class:`ShufflePattern` to numba: the pattern lives in the type, the compiled
+    code never reads its value."""
+
+    def __init__(self, key: tuple) -> None:
+        self.pattern = key
+        super().__init__(name=f"ShufflePattern{key}")
+
+    @property
+    def key(self) -> tuple:
+        return self.pattern
+
+
+register_model(_ShuffleType)(models.OpaqueModel)
+
+
+@lower_constant(_ShuffleType)
+def _pattern_constant(context, builder, typ, value):  # pragma: no cover - compiled
+    return context.get_constant_null(typ)
+
+
+_INDEX = ir.IntType(32)
+
+
+def _mask(indices: Any) -> ir.Constant:
+    """A constant shuffle mask: the lanes to pick, in order."""
+    indices = list(indices)
+    return ir.Constant(ir.VectorType(_INDEX, len(indices)), [_INDEX(k) for k in indices])
+
+
+@intrinsic
+def _shuffle_block(typingctx, pattern, src, s, starts, dst, d):  # pragma: no cover - compiled
+    """One block of ``pattern``: the window of each segment (from ``s + starts[g]`` in
+    ``src``) loaded as one vector, the vectors joined, the block's runs shuffled out and
+    stored from ``d`` in ``dst`` (``src``, ``starts`` and ``dst`` are pointers)."""
+    table, segments, in_step, out_step, pixels = pattern.pattern
+    window = ShufflePattern(*pattern.pattern).loaded
+    joined = 1 << (segments - 1).bit_length()  # vectors are joined in pairs
+    run = [g * window + offset for g, offset in table]  # within the joined vector
+    # one store for the block where its runs meet in the output, one per run if not
+    stores = [(0, [p * in_step + k for p in range(pixels) for k in run])]
+    if out_step != len(table):
+        stores = [(p * out_step, [p * in_step + k for k in run]) for p in range(pixels)]
+
+    def codegen(context, builder, signature, args):
+        _, src_data, s_value, starts_data, dst_data, d_value = args
+        element = context.get_data_type(signature.args[1].dtype)
+        loaded = ir.VectorType(element, window)
+        parts = []
+        for g in range(joined):
+            if g < segments:
+                start = builder.add(s_value, builder.load(builder.gep(starts_data, [_INDEX(g)])))
+                at = builder.bitcast(builder.gep(src_data, [start]), loaded.as_pointer())
+                parts.append(builder.load(at, align=1))
+            else:
+                parts.append(ir.Constant(loaded, ir.Undefined))
+        while len(parts) > 1:  # join neighbours: [a, b] -> a ++ b
+            both = _mask(range(2 * parts[0].type.count))
+            pairs = zip(parts[::2], parts[1::2])
+            parts = [builder.shuffle_vector(first, second, both) for first, second in pairs]
+        vector = parts[0]
+        unused = ir.Constant(vector.type, ir.Undefined)
+        for start, mask in stores:
+            picked = builder.shuffle_vector(vector, unused, _mask(mask))
+            at = builder.gep(dst_data, [builder.add(d_value, d_value.type(start))])
+            stored = ir.VectorType(element, len(mask))
+            builder.store(picked, builder.bitcast(at, stored.as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return numba_types.void(pattern, src, s, starts, dst, d), codegen
+
+
+def _shuffle_blocks(src, dst, starts, s, d, blocks, in_block, out_block):  # pragma: no cover
+    # compiled once per pattern, with PATTERN bound (shuffle_blocks_of)
+    for b in range(blocks):
+        _shuffle_block(PATTERN, src, s + b * in_block, starts, dst, d + b * out_block)  # noqa: F821
+
+
+_BLOCK_FUNCTIONS: dict[tuple, Any] = {}
+
+
+def shuffle_blocks_of(pattern: ShufflePattern, itemsize: int) -> Any:
+    """:func:`_shuffle_blocks` for ``pattern`` and ``itemsize``-byte elements, compiled
+    (once; cached on disk) as a C function that the *shuffle* kernel calls by address:
+    only this small function is compiled per pattern, in about 0.1 s, not the kernels
+    (about 2 s for their serial, parallel and address variants, measured)."""
+    key = (pattern.key, itemsize)
+    if key not in _BLOCK_FUNCTIONS:
+        name = "_shuffle_blocks_" + hashlib.sha256(repr(key).encode()).hexdigest()[:20]
+        scope = dict(globals(), PATTERN=pattern)
+        function = types.FunctionType(_shuffle_blocks.__code__, scope, name)
+        function.__qualname__ = name
+        element = numba_types.CPointer(numba_types.Integer(f"uint{8 * itemsize}"))
+        index = numba_types.uint64
+        signature = numba_types.void(
+            element, element, numba_types.CPointer(index), index, index, index, index, index
+        )
+        compiled = cfunc(signature, cache=True)(function)
+        # two threads may compile one pattern at once: plans keep the address of the
+        # function kept here, which stays alive as long as the process
+        _BLOCK_FUNCTIONS.setdefault(key, compiled)
+    return _BLOCK_FUNCTIONS[key]
+
+
+@intrinsic
+def _call_blocks(
+    typingctx, address, src, dst, starts, s, d, blocks, in_block, out_block
+):  # pragma: no cover
+    """Call the function of :func:`shuffle_blocks_of` at ``address`` over the arrays'
+    data."""
+
+    def codegen(context, builder, signature, args):
+        arrays = [
+            context.make_array(signature.args[k])(context, builder, args[k]).data for k in (1, 2, 3)
+        ]
+        called = ir.FunctionType(
+            ir.VoidType(), [array.type for array in arrays] + [ir.IntType(64)] * 5
+        )
+        function = builder.inttoptr(args[0], called.as_pointer())
+        sizes = [
+            context.cast(builder, value, kind, numba_types.uint64)
+            for value, kind in zip(args[4:], signature.args[4:])
+        ]
+        builder.call(function, [*arrays, *sizes])
+        return context.get_dummy_value()
+
+    signature = numba_types.void(address, src, dst, starts, s, d, blocks, in_block, out_block)
+    return signature, codegen
+
+
+def _shuffle(
+    src, dst, n, in_stride, out_stride, offsets, starts, blocks_at, pixels, loaded
+):  # pragma: no cover
+    # *gather* with the table known when compiling: the function at ``blocks_at``
+    # (shuffle_blocks_of) copies ``pixels`` pixels at a time with a vector load per
+    # segment, shuffles and a store, as a C compiler would do for a constant table (up to
+    # 4x faster for bytes, measured). Pixels left at a row's end are gathered one by one.
+    last = len(n) - 1
+    run = uint64(offsets.size)
+    in_block = pixels * in_stride[last]
+    out_block = pixels * out_stride[last]
+    # a block loads a little past its last element: those at the input's end are gathered
+    farthest = uint64(0)
+    for g in range(starts.size):
+        farthest = max(farthest, starts[g])
+    reach = farthest + loaded
+    for t in prange(_row_count(n)):
+        base_in, base_out = _row_bases(t, n, in_stride, out_stride)
+        blocks = n[last] // pixels
+        while blocks and base_in + (blocks - 1) * in_block + reach > src.size:
+            blocks -= uint64(1)
+        _call_blocks(blocks_at, src, dst, starts, base_in, base_out, blocks, in_block, out_block)
+        for i in range(blocks * pixels, n[last]):
+            s = base_in + i * in_stride[last]
+            d = base_out + i * out_stride[last]
+            for k in range(run):
+                dst[d + k] = src[s + offsets[k]]
+
+
 def _variant(function: Any, parallel: bool) -> Any:
     """``function`` compiled serial or parallel. numba's on-disk cache keys a function by
     its qualified name, not by its options, so the parallel copy gets a name of its own;
@@ -164,6 +365,7 @@ _KERNELS = {
         ("rows", _rows),
         ("transpose", _transpose),
         ("gather", _gather),
+        ("shuffle", _shuffle),
     )
     for parallel in (False, True)
 }
@@ -219,48 +421,137 @@ def plan_copy(
     shape: tuple[int, ...],
     in_strides: tuple[int, ...],
     out_strides: tuple[int, ...],
+    itemsize: int,
 ) -> CopyPlan | None:
-    """How to copy an array of ``shape`` between two stridings (in elements), or
-    ``None`` when no kernel here fits (the caller then uses the reference path)."""
+    """How to copy an array of ``shape`` between two stridings (in elements) of
+    ``itemsize``-byte elements, or ``None`` when no kernel here fits (the caller then
+    uses the reference path)."""
     merged = merged_axes(shape, in_strides, out_strides)
     form = form_of(merged)
     if form is None:
         return None
     if form.is_rows:
-        if form.nb < _SHORT_ROWS:  # e.g. NHWC unshuffles in tf order: runs of r·C
+        # e.g. NHWC in tf order: runs of r·C, a few bytes long
+        if form.nb * itemsize <= _SHORT_ROW_BYTES:
+            shuffled = _plan_shuffle(merged, itemsize, least=1)
+            if shuffled is not None:
+                return shuffled
+        if form.nb < _SHORT_ROWS:
             gathered = _plan_gather(merged, from_afar=True)
             if gathered is not None:
                 return gathered
         return CopyPlan("rows", (*_outer_arrays(form.outer), np.uint64(form.nb)))
     long_runs = (form.interleaves and form.na >= 8) or (form.deinterleaves and form.nb >= 8)
-    if not long_runs:  # the transposes vectorise those; small per-pixel ones gather
-        gathered = _plan_gather(merged)
+    if not long_runs:  # the transposes vectorise those; small per-pixel ones are shuffled
+        gathered = _plan_shuffle(merged, itemsize) or _plan_gather(merged)
         if gathered is not None:
             return gathered
     sizes = tuple(np.uint64(size) for size in (form.na, form.in_b, form.out_a, form.nb))
     return CopyPlan("transpose", (*_outer_arrays(form.outer), *sizes))
 
 
-def _plan_gather(merged: list[Axis], from_afar: bool = False) -> CopyPlan | None:
-    """The *gather* kernel's plan: the innermost axes that fill a short contiguous run of
-    the output (at most ``_SHORT_RUN`` elements, from at least two axes, so a transpose
-    within it) become a table of input offsets; ``None`` when there is no such run, or,
-    with ``from_afar``, when the run's pieces lie close together in the input (then
-    copying them as rows was as fast or faster, measured on tiny images)."""
+def _short_run(merged: list[Axis], least: int) -> tuple[list[Axis], tuple[Axis, ...]] | None:
+    """The innermost axes that fill a short contiguous run of the output (at most
+    ``_SHORT_RUN`` elements, from at least ``least`` axes) and the axes outside them;
+    ``None`` when there is no such run or nothing outside it."""
     count = output_run(merged, _SHORT_RUN)
-    if count < 2 or count == len(merged):
+    if count < least or count == len(merged):
         return None
-    if from_afar and max(axis.in_stride for axis in merged[-count:]) < _SHORT_RUN:
-        return None
-    offsets = np.zeros(1, dtype=np.uint64)
-    for axis in merged[-count:]:  # outermost first: the table follows the output's order
-        steps = np.arange(axis.size, dtype=np.uint64) * np.uint64(axis.in_stride)
-        offsets = (offsets[:, None] + steps[None, :]).reshape(-1)
     outer = tuple(merged[:-count])
     if len(outer) == 1:
         # one outer axis would be one row, looped on one thread: make each index a row
         outer = (*outer, Axis(1, 0, 0))
-    return CopyPlan("gather", (*_outer_arrays(outer), offsets))
+    return merged[-count:], outer
+
+
+def _plan_gather(merged: list[Axis], from_afar: bool = False) -> CopyPlan | None:
+    """The *gather* kernel's plan: a short output run from at least two axes (so a
+    transpose within it) becomes a table of input offsets; ``None`` when there is no
+    such run, or, with ``from_afar``, when the run's pieces lie close together in the
+    input (then copying them as rows was as fast or faster, measured on tiny images)."""
+    found = _short_run(merged, least=2)
+    if found is None:
+        return None
+    run, outer = found
+    if from_afar and max(axis.in_stride for axis in run) < _SHORT_RUN:
+        return None
+    return CopyPlan("gather", (*_outer_arrays(outer), _table(run)))
+
+
+def _plan_shuffle(merged: list[Axis], itemsize: int, least: int = 2) -> CopyPlan | None:
+    """The *shuffle* kernel's plan: as *gather*'s, and a pattern that reads each of the
+    run's pieces (segments) within a window of ``_WINDOWS`` bytes, for a block of
+    pixels along the last outer axis; ``None`` where the pieces do not fit, there are
+    too many, or the vectors would not pay (a 4-byte pixel at a time was no faster,
+    measured)."""
+    found = _short_run(merged, least)
+    if found is None:
+        return None
+    run, outer = found
+    if outer[-1].size == 1:  # one outer axis, split for _short_run into rows of one
+        outer = _rows_of_pixels(outer[0])
+    pixel = outer[-1]
+    if pixel.size < 2:
+        return None
+    for window_bytes in _WINDOWS:
+        shuffled = _shuffle_pattern(run, pixel, window_bytes // itemsize)
+        if shuffled is not None:
+            starts, pattern = shuffled
+            if pattern.pixels == 1 and itemsize > 2:
+                return None
+            blocks_at = np.uint64(shuffle_blocks_of(pattern, itemsize).address)
+            sizes = (blocks_at, np.uint64(pattern.pixels), np.uint64(pattern.loaded))
+            return CopyPlan("shuffle", (*_outer_arrays(outer), _table(run), starts, *sizes))
+    return None
+
+
+def _rows_of_pixels(axis: Axis) -> tuple[Axis, Axis]:
+    """``axis`` (all outer axes merged, as in 1-D NLC) split into rows of pixels, so
+    that the threads share the rows and each row has pixels to make blocks of: rows as
+    long as a divisor of its size allows, up to ``_LONGEST_ROW``."""
+    length = next(n for n in range(min(axis.size, _LONGEST_ROW), 0, -1) if axis.size % n == 0)
+    rows = Axis(axis.size // length, axis.in_stride * length, axis.out_stride * length)
+    return rows, Axis(length, axis.in_stride, axis.out_stride)
+
+
+def _shuffle_pattern(
+    run: list[Axis], pixel: Axis, window: int
+) -> tuple[np.ndarray, ShufflePattern] | None:
+    """The segment starts and pattern for copying ``run`` once per pixel along ``pixel``
+    with windows of ``window`` elements: the run's axes that step less than a window
+    stay within one, the others choose the segment. ``None`` where a pixel does not fit
+    or there are more than ``_MAX_SEGMENTS`` segments."""
+    near = [axis.in_stride < window for axis in run]
+    starts = _table([axis for axis, is_near in zip(run, near) if not is_near])
+    if starts.size > _MAX_SEGMENTS:
+        return None
+    # each element: which segment (its far digits) and where in it (its near digits)
+    segment_of = np.zeros(1, dtype=np.int64)
+    offset_of = np.zeros(1, dtype=np.int64)
+    for axis, is_near in zip(run, near):
+        digits = np.arange(axis.size)
+        if is_near:
+            offset_of = (offset_of[:, None] + digits * axis.in_stride).reshape(-1)
+            segment_of = np.repeat(segment_of, axis.size)
+        else:
+            segment_of = (segment_of[:, None] * axis.size + digits).reshape(-1)
+            offset_of = np.repeat(offset_of, axis.size)
+    reach = int(offset_of.max()) + 1
+    if reach > window:
+        return None
+    pixels = 1 + (window - reach) // pixel.in_stride if pixel.in_stride else 1
+    pixels = min(pixels, pixel.size)  # a short axis: a block per row
+    table = tuple(zip(segment_of.tolist(), offset_of.tolist()))
+    return starts, ShufflePattern(table, starts.size, pixel.in_stride, pixel.out_stride, pixels)
+
+
+def _table(axes: list[Axis]) -> np.ndarray:
+    """The input offset of each element of ``axes`` (outermost first), in output order."""
+    offsets = np.zeros(1, dtype=np.uint64)
+    for axis in axes:
+        steps = np.arange(axis.size, dtype=np.uint64) * np.uint64(axis.in_stride)
+        offsets = (offsets[:, None] + steps[None, :]).reshape(-1)
+    return offsets
 
 
 def _outer_arrays(outer: tuple[Axis, ...]) -> tuple[np.ndarray, ...]:
