@@ -414,6 +414,38 @@ class TestRememberedShapes:
         )
         assert recipes[1] == [False, False, False]
 
+    @pytest.mark.parametrize("op", ["pixel_shuffle", "pixel_unshuffle"])
+    def test_small_channels_last_inputs_go_straight_to_pytorchs_op(self, recipes, op):
+        """NCHW tensors in channels_last format, in torch order, below the kernels' size:
+        later calls of a shape run PyTorch's own op at once, the full path's choice, with
+        its channels-last result and gradient; a contiguous tensor of the same shape
+        keeps a recipe of its own, and out= takes the full path."""
+        memo, used = recipes
+        x = torch.randn(2, 12, 6, 4, dtype=torch.float64)
+        if op == "pixel_unshuffle":
+            x = torch.randn(2, 3, 6, 4, dtype=torch.float64)
+        channels_last = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+        ours, theirs = getattr(ps, op), getattr(torch.nn.functional, op)
+        for _ in range(2):
+            y = ours(channels_last, 2)
+            assert torch.equal(y, theirs(channels_last, 2))
+            assert y.is_contiguous(memory_format=torch.channels_last)
+        assert used == [False, True]
+        weight = torch.randn_like(y)
+        (y * weight).sum().backward()
+        inverse = oracle.unshuffle if op == "pixel_shuffle" else oracle.shuffle
+        expected = inverse(weight.detach().numpy(), (2, 2), "chw", "NCHW")
+        np.testing.assert_array_equal(channels_last.grad.numpy(), expected)
+        assert [key[-1] for key in memo] == [torch.channels_last]
+        contiguous = ours(x, 2)  # the same shape, contiguous: not the recipe above
+        assert contiguous.is_contiguous()
+        assert torch.equal(contiguous, theirs(x, 2))
+        out = torch.empty_like(y).contiguous(memory_format=torch.channels_last)
+        ours(channels_last.detach(), 2, out=out)
+        assert torch.equal(out, y.detach())
+        assert used[-1] is False  # out= takes the full path
+        assert len(memo) == 2
+
     def test_compiling_after_eager_calls_of_the_same_shape(self, recipes):
         x = torch.randn(2, 12, 3, 4)
         eager = ps.pixel_shuffle(x, 2, convention="tf")

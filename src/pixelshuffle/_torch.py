@@ -178,6 +178,8 @@ class _TorchBackend(Backend):
         recipe = _recipe_for(prepared, x)
         if recipe is None:
             return None
+        if recipe.channels_last_input:
+            return recipe.native(x, recipe.factor)
         if recipe.copy_plan is not None and _kernel_may_read(x):
             result = x.new_empty(recipe.out)  # dtype and device of x; faster than torch.empty
             _run_copy_plan(recipe, x, result)
@@ -197,7 +199,7 @@ class _TorchBackend(Backend):
 
     def run_remembered_into(self, prepared: Any, x: Any, out: Any) -> Any:
         recipe = _recipe_for(prepared, x)
-        if recipe is None:
+        if recipe is None or recipe.channels_last_input:
             return None
         self.check_out(prepared.where, x, out, recipe.out)
         if (
@@ -218,7 +220,10 @@ class _TorchBackend(Backend):
 
     def remember(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> None:
         # contiguous inputs only: one shape then means one layout in memory
-        if not (prepared.memoized and _is_plain_eager(x) and x.is_contiguous()):
+        if not (prepared.memoized and _is_plain_eager(x)):
+            return
+        if not x.is_contiguous():
+            _remember_channels_last(prepared, x)
             return
         key = (prepared, x.shape, x.dtype, x.device)
         if key in _RECIPES:
@@ -270,6 +275,30 @@ class _TorchBackend(Backend):
         )  # fmt: skip
 
 
+def _remember_channels_last(prepared: Any, x: torch.Tensor) -> None:
+    """Remember that a small NCHW tensor in channels_last format, of ``x``'s shape, runs
+    PyTorch's own op (which the full path chose for it: :func:`_pytorch_channels_last_wins`),
+    so that later calls go to it at once, as fast as the contiguous recipes."""
+    if not (
+        x.dim() == 4
+        and prepared.layout.name == "NCHW"
+        and prepared.pytorch_op is not None
+        and x.layout == torch.strided
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and x.numel() * x.element_size() < _kernels.MIN_BYTES
+        and _pytorch_channels_last_wins(prepared, x)
+    ):
+        return
+    key = (prepared, x.shape, x.dtype, x.device, torch.channels_last)
+    if key not in _RECIPES:
+        if len(_RECIPES) >= _MAX_RECIPES:
+            evict_oldest(_RECIPES)
+        native = getattr(torch.nn.functional, prepared.pytorch_op)
+        _RECIPES[key] = _ShapeRecipe(
+            (), (), (), (), (), native, False, prepared.factors[0], None, False, True
+        )
+
+
 def _recipe_for(prepared: Any, x: torch.Tensor) -> _ShapeRecipe | None:
     """The remembered recipe for running ``prepared`` on ``x``, where one applies."""
     # Tracers, modes and subclasses first: under torch.compile a look into the dict
@@ -277,10 +306,13 @@ def _recipe_for(prepared: Any, x: torch.Tensor) -> _ShapeRecipe | None:
     # no single shape.
     if not (prepared.memoized and _untraced() and _is_plain_tensor(x)) or x.is_nested:
         return None
-    recipe = _RECIPES.get((prepared, x.shape, x.dtype, x.device))
-    if recipe is None or x.layout != torch.strided or not x.is_contiguous():
-        return None  # e.g. an mkldnn tensor, "contiguous" but without strides
-    return recipe
+    if x.layout != torch.strided:  # e.g. an mkldnn tensor, "contiguous" but without strides
+        return None
+    if x.is_contiguous():
+        return _RECIPES.get((prepared, x.shape, x.dtype, x.device))
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return _RECIPES.get((prepared, x.shape, x.dtype, x.device, torch.channels_last))
+    return None
 
 
 class _ShapeRecipe(NamedTuple):
@@ -298,6 +330,8 @@ class _ShapeRecipe(NamedTuple):
     # at or above the kernels' size: run by the kernel, or else by the full path (never
     # by PyTorch's op or the strided clone, which are slower there)
     large: bool
+    # for NCHW inputs in channels_last format: only ``native``, on x as it is
+    channels_last_input: bool = False
 
 
 def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
@@ -391,7 +425,9 @@ def _run_copy_plan(recipe: _ShapeRecipe, x: torch.Tensor, result: torch.Tensor) 
 # Per (prepared op, input shape, dtype, device). Small tensors spend most of a call in
 # Python, which a recipe skips; large CPU ones also skip the Python between two parallel
 # launches, long enough for numba's threads to fall asleep (benchmarks/README.md).
-_RECIPES: dict[tuple[Any, torch.Size, torch.dtype, torch.device], _ShapeRecipe] = {}
+# keyed by (prepared, shape, dtype, device), and torch.channels_last last for NCHW inputs
+# in that format
+_RECIPES: dict[tuple[Any, ...], _ShapeRecipe] = {}
 _MAX_RECIPES = 512
 
 # dtypes PyTorch's pixel_(un)shuffle implements on CPU (torch 2.13: not the unsigned

@@ -1,9 +1,10 @@
 """CPU kernels (numba): one pass over memory for any permuted copy the plans produce.
 
 Every op is a permuted copy; ``_axes.copy_shape`` reduces it to runs of rows or small
-2-D transposes. Three kernels run those: *rows*, *transpose* (a block at a time) and
+2-D transposes. Four kernels run those: *rows*, *transpose* (a block at a time),
 *gather* (short output runs with a transpose inside, as in NHWC in ``torch`` order:
-each run written whole from a table of input offsets).
+each run written whole from a table of input offsets) and *shuffle* (the same, a block
+of pixels at a time by vector shuffles compiled for the table: bytes and bfloat16).
 
 A permutation moves bits, not numbers, so the kernels see unsigned integers of the
 element's size (1, 2, 4 or 8 bytes); numba compiles one version per size, serial for
