@@ -615,6 +615,26 @@ def test_kernels_from_many_threads_at_once():
     assert all(torch.equal(result, expected) for result in results)
 
 
+def test_kernels_that_cannot_load_leave_the_reference_path(monkeypatch):
+    """numba raises RuntimeError on import where it has nowhere to cache the kernels:
+    the library then runs without them rather than failing every call."""
+    real_import = importlib.import_module
+
+    def failing(name, *args):
+        if name.endswith("_kernels.cpu"):
+            raise RuntimeError("cannot cache function '_row_bases': no locator available")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(_kernels, "_LOADED", {})
+    monkeypatch.setattr(_kernels.importlib, "import_module", failing)
+    assert _kernels.cpu_kernels() is None
+    monkeypatch.setattr(_kernels, "MIN_BYTES", 0)
+    x = (np.arange(2 * 12 * 5 * 4) % 251).astype(np.uint8).reshape(2, 12, 5, 4)
+    np.testing.assert_array_equal(
+        ps.pixel_shuffle(x, 2, convention="tf"), oracle.shuffle(x, (2, 2), "hwc", "NCHW")
+    )
+
+
 def test_no_parallel_launches_on_numbas_workqueue_layer():
     import subprocess
     import sys
@@ -739,6 +759,30 @@ print("ok")
         )
         assert completed.returncode == 0, completed.stderr[-2000:]
         assert completed.stdout.strip() == "ok"
+
+    def test_a_pattern_compiles_where_numba_cannot_cache_it(self, monkeypatch):
+        """A cache location that is gone or read-only: the pattern compiles uncached."""
+        cpu = _kernels.cpu_kernels()
+        real_cfunc = cpu.cfunc
+
+        def cfunc(signature, cache=False):
+            if cache:
+                raise RuntimeError("cannot cache function: no locator available")
+            return real_cfunc(signature)
+
+        monkeypatch.setattr(cpu, "cfunc", cfunc)
+        monkeypatch.setattr(cpu, "_BLOCK_FUNCTIONS", {})
+        cpu._plan_copy.cache_clear()
+        try:
+            x = (np.arange(4 * 40 * 12) % 251).astype(np.uint8).reshape(1, 4, 40, 12)
+            moved = x.reshape(1, 4, 40, 3, 2, 2).transpose(0, 1, 4, 2, 5, 3)
+            plan = _plan_of(moved)
+            assert plan.kind == "shuffle"
+            out = np.empty(moved.shape, np.uint8)
+            _kernels.copy_contiguous_numpy(plan, x, out)
+            np.testing.assert_array_equal(out, moved)
+        finally:
+            cpu._plan_copy.cache_clear()  # no plan may keep the uncached function's address
 
     def test_one_merged_outer_axis_is_split_into_rows_of_pixels(self):
         """1-D NLC merges batch and length into one outer axis: the plan splits it into

@@ -92,7 +92,9 @@ def _load(name: str) -> ModuleType | None:
         if name == "gpu" and "tensorflow" in sys.modules and "triton" not in sys.modules:
             return None  # loading Triton now would abort the process (load_triton_first)
         if os.environ.get("PIXELSHUFFLE_KERNELS", "1") != "0":
-            with contextlib.suppress(ImportError):  # numba and Triton are optional
+            # numba and Triton are optional; numba raises RuntimeError (or OSError) when
+            # it has nowhere to cache the kernels it compiles on import
+            with contextlib.suppress(ImportError, RuntimeError, OSError):
                 module = importlib.import_module(f"{__name__}.{name}")
                 # NUMBA_DISABLE_JIT=1 would run the kernels as (very slow) Python, and
                 # the address wrappers not at all

@@ -13,9 +13,12 @@ small copies and parallel over rows for large ones. Indices are 64-bit throughou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
+import math
 import types
+from collections.abc import Sequence
 from typing import Any
 
 import numba
@@ -287,7 +290,10 @@ def shuffle_blocks_of(pattern: ShufflePattern, itemsize: int) -> Any:
         signature = numba_types.void(
             element, element, numba_types.CPointer(index), index, index, index, index, index
         )
-        compiled = cfunc(signature, cache=True)(function)
+        try:
+            compiled = cfunc(signature, cache=True)(function)
+        except (RuntimeError, OSError):  # no cache location numba can write (any more)
+            compiled = cfunc(signature)(function)
         # two threads may compile one pattern at once: plans keep the address of the
         # function kept here, which stays alive as long as the process
         _BLOCK_FUNCTIONS.setdefault(key, compiled)
@@ -420,14 +426,22 @@ class CopyPlan:
 
 
 def plan_copy(
-    shape: tuple[int, ...],
-    in_strides: tuple[int, ...],
-    out_strides: tuple[int, ...],
+    shape: Sequence[int],
+    in_strides: Sequence[int],
+    out_strides: Sequence[int],
     itemsize: int,
 ) -> CopyPlan | None:
     """How to copy an array of ``shape`` between two stridings (in elements) of
     ``itemsize``-byte elements, or ``None`` when no kernel here fits (the caller then
-    uses the reference path)."""
+    uses the reference path). Plans are remembered: calls that take the full path each
+    time (strided inputs) plan once."""
+    return _plan_copy(tuple(shape), tuple(in_strides), tuple(out_strides), itemsize)
+
+
+@functools.lru_cache(maxsize=512)
+def _plan_copy(
+    shape: tuple[int, ...], in_strides: tuple[int, ...], out_strides: tuple[int, ...], itemsize: int
+) -> CopyPlan | None:
     merged = merged_axes(shape, in_strides, out_strides)
     form = form_of(merged)
     if form is None:
@@ -496,14 +510,16 @@ def _plan_shuffle(merged: list[Axis], itemsize: int, least: int = 2) -> CopyPlan
     if pixel.size < 2:
         return None
     for window_bytes in _WINDOWS:
-        shuffled = _shuffle_pattern(run, pixel, window_bytes // itemsize, itemsize)
-        if shuffled is not None:
-            starts, pattern = shuffled
-            if pattern.pixels == 1 and itemsize > 2:
-                return None
-            blocks_at = np.uint64(shuffle_blocks_of(pattern, itemsize).address)
-            sizes = (blocks_at, np.uint64(pattern.pixels), np.uint64(pattern.loaded))
-            return CopyPlan("shuffle", (*_outer_arrays(outer), _table(run), starts, *sizes))
+        window = window_bytes // itemsize
+        pixels = _pixels_per_block(run, pixel, window, itemsize)
+        if pixels is None:
+            continue
+        if pixels == 1 and itemsize > 2:
+            return None
+        starts, pattern = _shuffle_pattern(run, pixel, window, pixels)
+        blocks_at = np.uint64(shuffle_blocks_of(pattern, itemsize).address)
+        sizes = (blocks_at, np.uint64(pattern.pixels), np.uint64(pattern.loaded))
+        return CopyPlan("shuffle", (*_outer_arrays(outer), _table(run), starts, *sizes))
     return None
 
 
@@ -516,19 +532,30 @@ def _rows_of_pixels(axis: Axis) -> tuple[Axis, Axis]:
     return rows, Axis(length, axis.in_stride, axis.out_stride)
 
 
+def _pixels_per_block(run: list[Axis], pixel: Axis, window: int, itemsize: int) -> int | None:
+    """How many pixels along ``pixel`` a *shuffle* block copies ``run`` for, with windows
+    of ``window`` elements: as many as fit, or fewer where that makes the block's output a
+    whole number of ``_STORE_BYTES``; ``None`` where a pixel does not fit or its pieces
+    lie in more than ``_MAX_SEGMENTS`` segments (see :func:`_shuffle_pattern`)."""
+    near = [axis for axis in run if axis.in_stride < window]
+    segments = math.prod(axis.size for axis in run if axis.in_stride >= window)
+    reach = 1 + sum((axis.size - 1) * axis.in_stride for axis in near)
+    if segments > _MAX_SEGMENTS or reach > window:
+        return None
+    pixels = 1 + (window - reach) // pixel.in_stride if pixel.in_stride else 1
+    pixels = min(pixels, pixel.size)  # a short axis: a block per row
+    run_bytes = math.prod(axis.size for axis in run) * itemsize
+    return next((p for p in range(pixels, 0, -1) if p * run_bytes % _STORE_BYTES == 0), pixels)
+
+
 def _shuffle_pattern(
-    run: list[Axis], pixel: Axis, window: int, itemsize: int
-) -> tuple[np.ndarray, ShufflePattern] | None:
+    run: list[Axis], pixel: Axis, window: int, pixels: int
+) -> tuple[np.ndarray, ShufflePattern]:
     """The segment starts and pattern for copying ``run`` once per pixel along ``pixel``
-    with windows of ``window`` elements: the run's axes that step less than a window
-    stay within one, the others choose the segment; as many pixels to a block as fit,
-    or fewer where that makes the block's output a whole number of ``_STORE_BYTES``.
-    ``None`` where a pixel does not fit or there are more than ``_MAX_SEGMENTS``
-    segments."""
+    with windows of ``window`` elements, ``pixels`` at a time: the run's axes that step
+    less than a window stay within one, the others choose the segment."""
     near = [axis.in_stride < window for axis in run]
     starts = _table([axis for axis, is_near in zip(run, near) if not is_near])
-    if starts.size > _MAX_SEGMENTS:
-        return None
     # each element: which segment (its far digits) and where in it (its near digits)
     segment_of = np.zeros(1, dtype=np.int64)
     offset_of = np.zeros(1, dtype=np.int64)
@@ -540,13 +567,6 @@ def _shuffle_pattern(
         else:
             segment_of = (segment_of[:, None] * axis.size + digits).reshape(-1)
             offset_of = np.repeat(offset_of, axis.size)
-    reach = int(offset_of.max()) + 1
-    if reach > window:
-        return None
-    pixels = 1 + (window - reach) // pixel.in_stride if pixel.in_stride else 1
-    pixels = min(pixels, pixel.size)  # a short axis: a block per row
-    run_bytes = offset_of.size * itemsize
-    pixels = next((p for p in range(pixels, 0, -1) if p * run_bytes % _STORE_BYTES == 0), pixels)
     table = tuple(zip(segment_of.tolist(), offset_of.tolist()))
     return starts, ShufflePattern(table, starts.size, pixel.in_stride, pixel.out_stride, pixels)
 
