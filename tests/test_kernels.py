@@ -460,7 +460,7 @@ class TestSmallRemembered:
     def test_the_measured_sizes_choose_the_kernel(self, monkeypatch):
         """With the library's own thresholds: tiny tensors keep PyTorch's op, small
         interleaving copies take the kernel, and tf-order NHWC rows take it only while
-        they are short of 64 KiB."""
+        they are short of 64 KiB, or short enough to be shuffled."""
         from pixelshuffle import _ops, _torch
 
         torch = self.torch
@@ -482,17 +482,19 @@ class TestSmallRemembered:
             "transpose"
         )
         assert plan_kind(torch.randn(1, 16, 32, 32), "torch", "NCHW") == "transpose"
-        assert plan_kind(torch.randn(1, 32, 32, 16), "torch", "NHWC") == "gather"
-        assert plan_kind(torch.randn(1, 32, 32, 12), "tf", "NHWC") == "rows"  # 48 KiB
-        assert plan_kind(torch.randn(1, 32, 42, 12), "tf", "NHWC") == "rows"  # 63 KiB
-        assert plan_kind(torch.randn(1, 32, 32, 16), "tf", "NHWC") is None  # 64 KiB
+        assert plan_kind(torch.randn(1, 32, 32, 16), "torch", "NHWC") == "shuffle"
+        assert plan_kind(torch.randn(1, 16, 16, 48), "tf", "NHWC") == "rows"  # 48 KiB
+        assert plan_kind(torch.randn(1, 16, 21, 48), "tf", "NHWC") == "rows"  # 63 KiB
+        assert plan_kind(torch.randn(1, 16, 22, 48), "tf", "NHWC") is None  # 66 KiB
+        # ... unless the rows are short enough to shuffle (8 floats: 32 bytes)
+        assert plan_kind(torch.randn(1, 32, 32, 16), "tf", "NHWC") == "shuffle"  # 64 KiB
         # PyTorch's op copies channels-last pixels of 32 bytes or more whole, faster,
         # unless the kernel shuffles them
         assert plan_kind(torch.randn(2, 16, 20, 48), "torch", "NHWC") is None  # 48 bytes
         wide_shuffled = torch.randn(2, 16, 20, 64).bfloat16()  # 32 bytes
         assert plan_kind(wide_shuffled, "torch", "NHWC") == "shuffle"
         assert plan_kind(torch.randn(2, 16, 20, 48).bfloat16(), "torch", "NHWC") == "shuffle"
-        assert plan_kind(torch.randn(1, 64, 64, 12), "tf", "NHWC") is None  # 192 KiB
+        assert plan_kind(torch.randn(1, 64, 64, 48), "tf", "NHWC") is None  # 768 KiB
         # from 1 MiB on, every plan runs (in parallel where numba can) ...
         assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "transpose"
         assert plan_kind(torch.randn(4, 64, 64, 48), "tf", "NHWC") == "rows"
@@ -500,9 +502,9 @@ class TestSmallRemembered:
         # bytes, and for all of them where numba runs serially
         assert plan_kind(torch.randn(4, 64, 64, 128), "torch", "NHWC") == "not remembered"
         parallel = _kernels.runs_in_parallel(1 << 20)
-        for channels in (16, 32, 64):  # pixels of 16, 32 and 64 bytes
+        for channels, kind in ((16, "shuffle"), (32, "shuffle"), (64, "gather")):
             narrow_pixels = plan_kind(torch.randn(4, 64, 64, channels), "torch", "NHWC")
-            assert narrow_pixels == ("gather" if parallel else "not remembered")
+            assert narrow_pixels == (kind if parallel else "not remembered")
 
     def test_each_address_wrapper_binds_its_own_kernel(self):
         cpu = _kernels.cpu_kernels()
