@@ -47,8 +47,8 @@ MIN_BYTES = 1 << 20
 # 16 KiB for wider ones ...
 SMALL_WIDE_BYTES = 16 << 10
 SMALL_NARROW_BYTES = 8 << 10
-# ... except for plain runs of rows (NHWC in tf order), which PyTorch's strided copy
-# does as fast or faster from this size on.
+# ... except for plain runs of rows (NHWC in tf order, runs too long to shuffle), which
+# PyTorch's strided copy does as fast or faster from this size on.
 SMALL_ROWS_BYTES = 64 << 10
 # NumPy's own strided copies are slower than the kernel at every size, but below this a
 # call is too small to be worth importing numba for (about 0.2 s, once).
