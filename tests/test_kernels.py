@@ -618,8 +618,8 @@ def test_kernels_from_many_threads_at_once():
 
 
 def test_kernels_that_cannot_load_leave_the_reference_path(monkeypatch):
-    """numba raises RuntimeError on import where it has nowhere to cache the kernels:
-    the library then runs without them rather than failing every call."""
+    """Kernels that fail to load (not just missing): the library warns once and runs
+    without them rather than failing."""
     real_import = importlib.import_module
 
     def failing(name, *args):
@@ -629,7 +629,9 @@ def test_kernels_that_cannot_load_leave_the_reference_path(monkeypatch):
 
     monkeypatch.setattr(_kernels, "_LOADED", {})
     monkeypatch.setattr(_kernels.importlib, "import_module", failing)
-    assert _kernels.cpu_kernels() is None
+    with pytest.warns(RuntimeWarning, match="without its CPU kernels.*no locator"):
+        assert _kernels.cpu_kernels() is None
+    assert _kernels.cpu_kernels() is None  # and it warns once
     monkeypatch.setattr(_kernels, "MIN_BYTES", 0)
     x = (np.arange(2 * 12 * 5 * 4) % 251).astype(np.uint8).reshape(2, 12, 5, 4)
     np.testing.assert_array_equal(
@@ -762,15 +764,28 @@ print("ok")
         assert completed.returncode == 0, completed.stderr[-2000:]
         assert completed.stdout.strip() == "ok"
 
+    def test_kernels_compile_uncached_where_numba_cannot_cache(self):
+        cpu = _kernels.cpu_kernels()
+        calls = []
+
+        def decorator(cache=False, **options):
+            calls.append((cache, options))
+            if cache:
+                raise RuntimeError("cannot cache function: no locator available")
+            return lambda function: function
+
+        assert cpu._cached(decorator, len, nogil=True) is len
+        assert calls == [(True, {"nogil": True}), (False, {"nogil": True})]
+
     def test_a_pattern_compiles_where_numba_cannot_cache_it(self, monkeypatch):
         """A cache location that is gone or read-only: the pattern compiles uncached."""
         cpu = _kernels.cpu_kernels()
         real_cfunc = cpu.cfunc
 
-        def cfunc(signature, cache=False):
+        def cfunc(sig, cache=False):
             if cache:
                 raise RuntimeError("cannot cache function: no locator available")
-            return real_cfunc(signature)
+            return real_cfunc(sig)
 
         monkeypatch.setattr(cpu, "cfunc", cfunc)
         monkeypatch.setattr(cpu, "_BLOCK_FUNCTIONS", {})

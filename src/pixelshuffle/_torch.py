@@ -15,7 +15,8 @@ Which path runs:
   the Triton kernels' size): no validation or planning again. Small ones take the
   serial CPU kernel where it pays off, PyTorch's own op or one strided copy otherwise;
   from 1 MiB on, the kernel (in parallel) where the full path would have run it, else
-  the full path.
+  the full path. Small NCHW inputs in channels_last format, in torch order, go straight
+  to PyTorch's op, the full path's choice for them.
 """
 
 from __future__ import annotations
@@ -219,7 +220,8 @@ class _TorchBackend(Backend):
         return out
 
     def remember(self, prepared: Any, x: Any, shape: tuple[Any, ...]) -> None:
-        # contiguous inputs only: one shape then means one layout in memory
+        # contiguous inputs (and small channels_last ones): one shape then means one
+        # layout in memory
         if not (prepared.memoized and _is_plain_eager(x)):
             return
         if not x.is_contiguous():
@@ -283,7 +285,6 @@ def _remember_channels_last(prepared: Any, x: torch.Tensor) -> None:
         x.dim() == 4
         and prepared.layout.name == "NCHW"
         and prepared.pytorch_op is not None
-        and x.layout == torch.strided
         and x.is_contiguous(memory_format=torch.channels_last)
         and x.numel() * x.element_size() < _kernels.MIN_BYTES
         and _pytorch_channels_last_wins(prepared, x)
@@ -316,7 +317,8 @@ def _recipe_for(prepared: Any, x: torch.Tensor) -> _ShapeRecipe | None:
 
 
 class _ShapeRecipe(NamedTuple):
-    """How to run a prepared op on contiguous inputs of one shape, validated already."""
+    """How to run a prepared op on contiguous inputs of one shape, validated already (or
+    with ``channels_last_input``, on NCHW inputs of one shape in channels_last format)."""
 
     split: tuple[int, ...]
     perm: tuple[int, ...]

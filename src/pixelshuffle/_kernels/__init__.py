@@ -17,6 +17,7 @@ import math
 import operator
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -92,13 +93,21 @@ def _load(name: str) -> ModuleType | None:
         if name == "gpu" and "tensorflow" in sys.modules and "triton" not in sys.modules:
             return None  # loading Triton now would abort the process (load_triton_first)
         if os.environ.get("PIXELSHUFFLE_KERNELS", "1") != "0":
-            # numba and Triton are optional; numba raises RuntimeError (or OSError) when
-            # it has nowhere to cache the kernels it compiles on import
-            with contextlib.suppress(ImportError, RuntimeError, OSError):
+            try:
                 module = importlib.import_module(f"{__name__}.{name}")
-                # NUMBA_DISABLE_JIT=1 would run the kernels as (very slow) Python, and
-                # the address wrappers not at all
-                _LOADED[name] = None if getattr(module, "JIT_DISABLED", False) else module
+            except ImportError:  # numba and Triton are optional
+                return None
+            except (RuntimeError, OSError) as error:  # broken, not missing: say so, once
+                warnings.warn(
+                    f"pixelshuffle runs without its {name.upper()} kernels, which failed to"
+                    f" load: {error}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                return None
+            # NUMBA_DISABLE_JIT=1 would run the kernels as (very slow) Python, and the
+            # address wrappers not at all
+            _LOADED[name] = None if getattr(module, "JIT_DISABLED", False) else module
     return _LOADED[name]
 
 

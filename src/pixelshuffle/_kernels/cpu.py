@@ -4,7 +4,8 @@ Every op is a permuted copy; ``_axes.copy_shape`` reduces it to runs of rows or 
 2-D transposes. Four kernels run those: *rows*, *transpose* (a block at a time),
 *gather* (short output runs with a transpose inside, as in NHWC in ``torch`` order:
 each run written whole from a table of input offsets) and *shuffle* (the same, a block
-of pixels at a time by vector shuffles compiled for the table: bytes and bfloat16).
+of pixels at a time by vector shuffles compiled for the table; most of all for bytes
+and bfloat16).
 
 A permutation moves bits, not numbers, so the kernels see unsigned integers of the
 element's size (1, 2, 4 or 8 bytes); numba compiles one version per size, serial for
@@ -46,9 +47,18 @@ _LONGEST_ROW = 1024  # pixels in a row of the *shuffle* kernel where the plan sp
 _SHORT_ROW_BYTES = 32  # ... and it copies rows up to this long faster than *rows*
 
 
+def _cached(decorator: Any, function: Any, **options: Any) -> Any:
+    """``function`` compiled by ``decorator(**options)`` with numba's on-disk cache, or
+    without it where numba has nowhere to write one (a read-only install and home): then
+    each process compiles the kernels again, rather than running without them."""
+    try:
+        return decorator(cache=True, **options)(function)
+    except (RuntimeError, OSError):  # "cannot cache function ...: no locator available"
+        return decorator(**options)(function)
+
+
 # Every index is unsigned 64-bit: numba wraps negative signed indices around at run time,
 # and that check alone keeps LLVM from vectorising the loops (2-7x slower measured).
-@njit(inline="always", cache=True)
 def _row_bases(t, n, in_stride, out_stride):  # pragma: no cover - compiled
     """Where row ``t`` (all outer axes but the last, flattened) starts in each array."""
     base_in = uint64(0)
@@ -62,13 +72,16 @@ def _row_bases(t, n, in_stride, out_stride):  # pragma: no cover - compiled
     return base_in, base_out
 
 
-@njit(inline="always", cache=True)
 def _row_count(n):  # pragma: no cover - compiled
     """How many rows: the product of all outer axes but the last (looped inside a row)."""
     rows = uint64(1)
     for axis in range(len(n) - 1):
         rows *= n[axis]
     return rows
+
+
+_row_bases = _cached(njit, _row_bases, inline="always")
+_row_count = _cached(njit, _row_count, inline="always")
 
 
 def _rows(src, dst, n, in_stride, out_stride, run):  # pragma: no cover - compiled
@@ -290,10 +303,7 @@ def shuffle_blocks_of(pattern: ShufflePattern, itemsize: int) -> Any:
         signature = numba_types.void(
             element, element, numba_types.CPointer(index), index, index, index, index, index
         )
-        try:
-            compiled = cfunc(signature, cache=True)(function)
-        except (RuntimeError, OSError):  # no cache location numba can write (any more)
-            compiled = cfunc(signature)(function)
+        compiled = _cached(cfunc, function, sig=signature)
         # two threads may compile one pattern at once: plans keep the address of the
         # function kept here, which stays alive as long as the process
         _BLOCK_FUNCTIONS.setdefault(key, compiled)
@@ -364,7 +374,7 @@ def _variant(function: Any, parallel: bool) -> Any:
             function.__code__, function.__globals__, function.__name__ + "_parallel"
         )
         function.__qualname__ += "_parallel"
-    return njit(parallel=parallel, nogil=True, cache=True, boundscheck=False)(function)
+    return _cached(njit, function, parallel=parallel, nogil=True, boundscheck=False)
 
 
 _KERNELS = {
@@ -407,7 +417,7 @@ def _address_wrapper(kind: str, parallel: bool) -> Any:
     scope = dict(globals(), kernel=_KERNELS[kind, parallel])
     function = types.FunctionType(_at_addresses.__code__, scope, name)
     function.__qualname__ = name
-    return njit(nogil=True, cache=True)(function)
+    return _cached(njit, function, nogil=True)
 
 
 _AT_ADDRESSES = {key: _address_wrapper(*key) for key in _KERNELS}
@@ -498,8 +508,8 @@ def _plan_shuffle(merged: list[Axis], itemsize: int, least: int = 2) -> CopyPlan
     """The *shuffle* kernel's plan: as *gather*'s, and a pattern that reads each of the
     run's pieces (segments) within a window of ``_WINDOWS`` bytes, for a block of
     pixels along the last outer axis; ``None`` where the pieces do not fit, there are
-    too many, or the vectors would not pay (one pixel of 4-byte elements at a time from
-    several segments was up to 1.3x slower, measured)."""
+    too many, or the vectors would not pay: one pixel at a time of 4-byte elements from
+    several segments, or of 8-byte ones, was up to 1.3x slower (measured)."""
     found = _short_run(merged, least)
     if found is None:
         return None
@@ -515,7 +525,7 @@ def _plan_shuffle(merged: list[Axis], itemsize: int, least: int = 2) -> CopyPlan
         if fits is None:
             continue
         pixels, segments = fits
-        if pixels == 1 and segments > 1 and itemsize > 2:
+        if pixels == 1 and itemsize > 2 and (segments > 1 or itemsize > 4):
             return None
         starts, pattern = _shuffle_pattern(run, pixel, window, pixels)
         blocks_at = np.uint64(shuffle_blocks_of(pattern, itemsize).address)
