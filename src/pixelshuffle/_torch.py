@@ -269,12 +269,10 @@ class _TorchBackend(Backend):
             copy_plan = None
         if large and copy_plan is None:
             return
-        if len(_RECIPES) >= _MAX_RECIPES:  # the oldest goes first
-            evict_oldest(_RECIPES)
-        _RECIPES[key] = _ShapeRecipe(
+        _keep(key, _ShapeRecipe(
             split, perm, out, moved_shape, moved_strides, native, channels_last,
             prepared.factors[0], copy_plan, large,
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 def _remember_channels_last(prepared: Any, x: torch.Tensor) -> None:
@@ -292,12 +290,20 @@ def _remember_channels_last(prepared: Any, x: torch.Tensor) -> None:
         return
     key = (prepared, x.shape, x.dtype, x.device, torch.channels_last)
     if key not in _RECIPES:
-        if len(_RECIPES) >= _MAX_RECIPES:
-            evict_oldest(_RECIPES)
         native = getattr(torch.nn.functional, prepared.pytorch_op)
-        _RECIPES[key] = _ShapeRecipe(
-            (), (), (), (), (), native, False, prepared.factors[0], None, False, True
-        )
+        _keep(key, _ShapeRecipe(
+            split=(), perm=(), out=(), moved_shape=(), moved_strides=(), native=native,
+            channels_last=False, factor=prepared.factors[0], copy_plan=None, large=False,
+            channels_last_input=True,
+        ))  # fmt: skip
+
+
+def _keep(key: tuple[Any, ...], recipe: _ShapeRecipe) -> None:
+    """Keep ``recipe`` under ``key``, the oldest recipe going first when there are
+    :data:`_MAX_RECIPES`."""
+    if len(_RECIPES) >= _MAX_RECIPES:
+        evict_oldest(_RECIPES)
+    _RECIPES[key] = recipe
 
 
 def _recipe_for(prepared: Any, x: torch.Tensor) -> _ShapeRecipe | None:
@@ -424,11 +430,10 @@ def _run_copy_plan(recipe: _ShapeRecipe, x: torch.Tensor, result: torch.Tensor) 
     )
 
 
-# Per (prepared op, input shape, dtype, device). Small tensors spend most of a call in
-# Python, which a recipe skips; large CPU ones also skip the Python between two parallel
-# launches, long enough for numba's threads to fall asleep (benchmarks/README.md).
-# keyed by (prepared, shape, dtype, device), and torch.channels_last last for NCHW inputs
-# in that format
+# Per (prepared op, input shape, dtype, device), with torch.channels_last added for NCHW
+# inputs in that format. Small tensors spend most of a call in Python, which a recipe
+# skips; large CPU ones also skip the Python between two parallel launches, long enough
+# for numba's threads to fall asleep (benchmarks/README.md).
 _RECIPES: dict[tuple[Any, ...], _ShapeRecipe] = {}
 _MAX_RECIPES = 512
 

@@ -131,7 +131,7 @@ def copy_strided(
     if kernels is None or min(src_strides, default=0) < 0 or min(dst_strides, default=0) < 0:
         return False
     itemsize = src.dtype.itemsize
-    plan = kernels.plan_copy(tuple(shape), tuple(src_strides), tuple(dst_strides), itemsize)
+    plan = kernels.plan_copy(shape, src_strides, dst_strides, itemsize)
     if plan is None:
         return False
     kernels.copy_permuted(plan, src, dst, nbytes >= PARALLEL_BYTES)
@@ -162,7 +162,7 @@ def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize:
     kernels = cpu_kernels()  # imported only once a copy is large enough for it
     if kernels is None:
         return None
-    plan = kernels.plan_copy(tuple(shape), tuple(strides), _contiguous_strides(shape), itemsize)
+    plan = kernels.plan_copy(shape, strides, _contiguous_strides(shape), itemsize)
     if plan is None or (plan.kind == "rows" and SMALL_ROWS_BYTES <= nbytes < MIN_BYTES):
         return None
     return plan
@@ -180,10 +180,8 @@ def plan_numpy_copy(moved: np.ndarray) -> Any:
     kernels = cpu_kernels()
     if kernels is None or min(moved.strides, default=0) < 0:
         return None
-    in_strides = tuple(stride // itemsize for stride in moved.strides)
-    return kernels.plan_copy(
-        tuple(moved.shape), in_strides, _contiguous_strides(moved.shape), itemsize
-    )
+    in_strides = [stride // itemsize for stride in moved.strides]
+    return kernels.plan_copy(moved.shape, in_strides, _contiguous_strides(moved.shape), itemsize)
 
 
 def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
