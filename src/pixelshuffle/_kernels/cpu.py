@@ -102,9 +102,10 @@ def _transpose(src, dst, n, in_stride, out_stride, na, in_b, out_a, nb):  # prag
     last = len(n) - 1
     interleave = out_a == nb and nb <= 4
     deinterleave = in_b == na and na <= 4
-    # de-interleaving 1- and 2-byte elements vectorises with contiguous reads, wider ones
-    # with contiguous writes (measured: up to 3.5x apart either way)
-    narrow = src.itemsize <= 2
+    # De-interleaving reads each input row once, contiguously, and writes its `na`
+    # output rows. Written the other way round (contiguous writes, strided reads), LLVM
+    # reads with AVX2/AVX-512 gather instructions, 5-15x slower on AMD Zen 4 (measured;
+    # Intel's microcode against Downfall slows them too).
     for t in prange(_row_count(n)):
         base_in, base_out = _row_bases(t, n, in_stride, out_stride)
         for i in range(n[last]):
@@ -122,29 +123,17 @@ def _transpose(src, dst, n, in_stride, out_stride, na, in_b, out_a, nb):  # prag
                 for a in range(na):
                     for b in range(4):
                         dst[d + a * uint64(4) + uint64(b)] = src[s + a + uint64(b) * in_b]
-            elif deinterleave and na == 2 and narrow:
+            elif deinterleave and na == 2:
                 for b in range(nb):
                     for a in range(2):
                         dst[d + uint64(a) * out_a + b] = src[s + uint64(a) + b * uint64(2)]
-            elif deinterleave and na == 2:
-                for a in range(2):
-                    for b in range(nb):
-                        dst[d + uint64(a) * out_a + b] = src[s + uint64(a) + b * uint64(2)]
-            elif deinterleave and na == 3 and narrow:
+            elif deinterleave and na == 3:
                 for b in range(nb):
                     for a in range(3):
                         dst[d + uint64(a) * out_a + b] = src[s + uint64(a) + b * uint64(3)]
-            elif deinterleave and na == 3:
-                for a in range(3):
-                    for b in range(nb):
-                        dst[d + uint64(a) * out_a + b] = src[s + uint64(a) + b * uint64(3)]
-            elif deinterleave and na == 4 and narrow:
+            elif deinterleave and na == 4:
                 for b in range(nb):
                     for a in range(4):
-                        dst[d + uint64(a) * out_a + b] = src[s + uint64(a) + b * uint64(4)]
-            elif deinterleave and na == 4:
-                for a in range(4):
-                    for b in range(nb):
                         dst[d + uint64(a) * out_a + b] = src[s + uint64(a) + b * uint64(4)]
             elif nb <= _TILE:
                 for a in range(na):
@@ -512,9 +501,10 @@ def _plan_gather(merged: list[Axis], from_afar: bool = False) -> CopyPlan | None
 def _plan_shuffle(merged: list[Axis], itemsize: int, least: int = 2) -> CopyPlan | None:
     """The *shuffle* kernel's plan: as *gather*'s, and a pattern that reads each of the
     run's pieces (segments) within a window of ``_WINDOWS`` bytes, for a block of
-    pixels along the last outer axis; ``None`` where the pieces do not fit, there are
-    too many, or the vectors would not pay: one pixel at a time of 4-byte elements from
-    several segments, or of 8-byte ones, was up to 1.3x slower (measured)."""
+    pixels along the last outer axis; ``None`` where the pieces do not fit or there are
+    too many. One pixel at a time of 4- and 8-byte elements from several segments was
+    up to 1.3x slower than *gather* on an Intel Xeon, but 2.5-4x faster on AMD Zen 4,
+    where the vector gathers LLVM makes of *gather* are slow (measured)."""
     found = _short_run(merged, least)
     if found is None:
         return None
@@ -526,12 +516,9 @@ def _plan_shuffle(merged: list[Axis], itemsize: int, least: int = 2) -> CopyPlan
         return None
     for window_bytes in _WINDOWS:
         window = window_bytes // itemsize
-        fits = _pixels_per_block(run, pixel, window, itemsize)
-        if fits is None:
+        pixels = _pixels_per_block(run, pixel, window, itemsize)
+        if pixels is None:
             continue
-        pixels, segments = fits
-        if pixels == 1 and itemsize > 2 and (segments > 1 or itemsize > 4):
-            return None
         starts, pattern = _shuffle_pattern(run, pixel, window, pixels)
         blocks_at = np.uint64(shuffle_blocks_of(pattern, itemsize).address)
         sizes = (blocks_at, np.uint64(pattern.pixels), np.uint64(pattern.loaded))
@@ -548,14 +535,11 @@ def _rows_of_pixels(axis: Axis) -> tuple[Axis, Axis]:
     return rows, Axis(length, axis.in_stride, axis.out_stride)
 
 
-def _pixels_per_block(
-    run: list[Axis], pixel: Axis, window: int, itemsize: int
-) -> tuple[int, int] | None:
+def _pixels_per_block(run: list[Axis], pixel: Axis, window: int, itemsize: int) -> int | None:
     """How many pixels along ``pixel`` a *shuffle* block copies ``run`` for, with windows
     of ``window`` elements (as many as fit, or fewer where that makes the block's output
-    a whole number of ``_STORE_BYTES``), and from how many segments (see
-    :func:`_shuffle_pattern`); ``None`` where a pixel does not fit or its pieces lie in
-    more than ``_MAX_SEGMENTS`` segments."""
+    a whole number of ``_STORE_BYTES``); ``None`` where a pixel does not fit or its
+    pieces lie in more than ``_MAX_SEGMENTS`` segments (see :func:`_shuffle_pattern`)."""
     near = [axis for axis in run if axis.in_stride < window]
     segments = math.prod(axis.size for axis in run if axis.in_stride >= window)
     reach = 1 + sum((axis.size - 1) * axis.in_stride for axis in near)
@@ -565,7 +549,7 @@ def _pixels_per_block(
     pixels = min(pixels, pixel.size)  # a short axis: a block per row
     run_bytes = math.prod(axis.size for axis in run) * itemsize
     pixels = next((p for p in range(pixels, 0, -1) if p * run_bytes % _STORE_BYTES == 0), pixels)
-    return pixels, segments
+    return pixels
 
 
 def _shuffle_pattern(
