@@ -62,7 +62,9 @@ def test_producer_outputs(rank, src, dst, kind):
     expected = ps.pixel_shuffle(layer(x), factors, convention=src, layout=layout)
     ps.nn.permute_outputs_(layer, factors, src=src, dst=dst, layout=layout)
     result = ps.pixel_shuffle(layer(x), factors, convention=dst, layout=layout)
-    assert torch.equal(result, expected)  # each output channel is computed as before
+    # each output channel is computed as before, but oneDNN may block the channels by
+    # position and round a sum differently (3e-16 apart for 1-D convs on AMD Zen 4)
+    torch.testing.assert_close(result, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(("rank", "src", "dst"), pairs())
