@@ -499,12 +499,24 @@ class TestSmallRemembered:
         assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "transpose"
         assert plan_kind(torch.randn(4, 64, 64, 48), "tf", "NHWC") == "rows"
         # ... unless PyTorch's channels-last kernel is the faster: for pixels of 128
-        # bytes, and for all of them where numba runs serially
+        # bytes, for those the kernels cannot shuffle (here 16 floats), and for all of
+        # them where numba runs serially
         assert plan_kind(torch.randn(4, 64, 64, 128), "torch", "NHWC") == "not remembered"
         parallel = _kernels.runs_in_parallel(1 << 20)
-        for channels, kind in ((16, "shuffle"), (32, "shuffle"), (64, "gather")):
+        for channels, kind in ((16, "shuffle"), (32, "shuffle"), (64, "not remembered")):
             narrow_pixels = plan_kind(torch.randn(4, 64, 64, channels), "torch", "NHWC")
             assert narrow_pixels == (kind if parallel else "not remembered")
+        # bytes too, where the pixels are too deep to shuffle (64 here); serial, the
+        # kernels still beat the reference path for them
+        deep_bytes = torch.randint(0, 256, (4, 64, 64, 256), dtype=torch.uint8)
+        assert plan_kind(deep_bytes, "torch", "NHWC") == (
+            "not remembered" if parallel else "transpose"
+        )
+        shallow_bytes = torch.randint(0, 256, (4, 128, 128, 64), dtype=torch.uint8)
+        assert plan_kind(shallow_bytes, "torch", "NHWC") == "shuffle"
+        expected = torch.nn.functional.pixel_shuffle(deep_bytes.permute(0, 3, 1, 2), 2)
+        expected = expected.permute(0, 2, 3, 1)
+        assert torch.equal(ps.pixel_shuffle(deep_bytes, 2, layout="NHWC"), expected)
 
     def test_each_address_wrapper_binds_its_own_kernel(self):
         cpu = _kernels.cpu_kernels()

@@ -346,9 +346,10 @@ def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
     """Whether PyTorch's own kernel beats the library's for channels-last data in torch
     order (NHWC, or NCHW in channels_last format): where the CPU kernels take it in
     parallel they win, except upsampling into pixels of 128 bytes or more, which PyTorch
-    copies whole (benchmarks/README.md); below the kernels' size, serial, and without
-    them, PyTorch's kernel beats the reference path. On CPU it keeps the format."""
-    if prepared.pytorch_op is None or x.element_size() == 1 or not _pytorch_op_serves(x):
+    copies whole, and contiguous NHWC upsampling that the kernels cannot *shuffle*
+    (benchmarks/README.md); below the kernels' size, serial, and without them, PyTorch's
+    kernel beats the reference path, except for bytes. On CPU it keeps the format."""
+    if prepared.pytorch_op is None or not _pytorch_op_serves(x):
         return False
     if "cpu" in _kernels.TRITON_DEVICES:  # the Triton kernels' tests, in the interpreter
         return False
@@ -362,8 +363,25 @@ def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
         and _kernels.runs_in_parallel(nbytes)
     )
     if not kernels_take_it:
-        return True
-    return _upsamples_into_wide_pixels(prepared, x, _LARGE_WHOLE_PIXEL_BYTES)
+        return x.element_size() > 1
+    return _upsamples_into_wide_pixels(prepared, x, _LARGE_WHOLE_PIXEL_BYTES) or (
+        _upsamples_into_wide_pixels(prepared, x, 1) and _unshuffled_nhwc_pixels(prepared, x)
+    )
+
+
+def _unshuffled_nhwc_pixels(prepared: Any, x: torch.Tensor) -> bool:
+    """Whether the CPU kernels would copy contiguous NHWC ``x`` by a plan other than
+    *shuffle*: deep pixels (a transpose per pixel, or *gather*), which PyTorch's
+    channels-last kernel did faster on AMD Zen 4, up to 2x for bytes (benchmarks/README.md)."""
+    if prepared.layout.name != "NHWC" or not x.is_contiguous():
+        return False
+    split, perm, _ = _recipe(prepared.plan, tuple(x.shape))
+    strides = [math.prod(split[axis + 1 :]) for axis in range(len(split))]
+    order = perm or range(len(split))
+    plan = _kernels.plan_contiguous_copy(
+        [split[axis] for axis in order], [strides[axis] for axis in order], x.element_size()
+    )
+    return getattr(plan, "kind", "shuffle") != "shuffle"
 
 
 # PyTorch's channels-last kernel copies output pixels this wide whole, as fast as the
