@@ -365,7 +365,7 @@ def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
     if not kernels_take_it:
         return x.element_size() > 1
     return _upsamples_into_wide_pixels(prepared, x, _LARGE_WHOLE_PIXEL_BYTES) or (
-        _upsamples_into_wide_pixels(prepared, x, 1) and _unshuffled_nhwc_pixels(prepared, x)
+        prepared.pytorch_op == "pixel_shuffle" and _unshuffled_nhwc_pixels(prepared, x)
     )
 
 
@@ -376,7 +376,7 @@ def _unshuffled_nhwc_pixels(prepared: Any, x: torch.Tensor) -> bool:
     if prepared.layout.name != "NHWC" or not x.is_contiguous():
         return False
     split, perm, _ = _recipe(prepared.plan, tuple(x.shape))
-    strides = [math.prod(split[axis + 1 :]) for axis in range(len(split))]
+    strides = _kernels.contiguous_strides(split)
     order = perm or range(len(split))
     plan = _kernels.plan_contiguous_copy(
         [split[axis] for axis in order], [strides[axis] for axis in order], x.element_size()

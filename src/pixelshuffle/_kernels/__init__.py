@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "contiguous_strides",
     "copy_contiguous",
     "copy_contiguous_numpy",
     "copy_numpy",
@@ -162,7 +163,7 @@ def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize:
     kernels = cpu_kernels()  # imported only once a copy is large enough for it
     if kernels is None:
         return None
-    plan = kernels.plan_copy(shape, strides, _contiguous_strides(shape), itemsize)
+    plan = kernels.plan_copy(shape, strides, contiguous_strides(shape), itemsize)
     if plan is None or (plan.kind == "rows" and SMALL_ROWS_BYTES <= nbytes < MIN_BYTES):
         return None
     return plan
@@ -181,10 +182,10 @@ def plan_numpy_copy(moved: np.ndarray) -> Any:
     if kernels is None or min(moved.strides, default=0) < 0:
         return None
     in_strides = [stride // itemsize for stride in moved.strides]
-    return kernels.plan_copy(moved.shape, in_strides, _contiguous_strides(moved.shape), itemsize)
+    return kernels.plan_copy(moved.shape, in_strides, contiguous_strides(moved.shape), itemsize)
 
 
-def _contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+def contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
     """The strides (in elements) of a C-contiguous array of ``shape``."""
     return tuple(itertools.accumulate((1, *reversed(shape[1:])), operator.mul))[::-1]
 
