@@ -671,7 +671,7 @@ def test_short_output_runs_are_shuffled_or_gathered(kernels_always, convention, 
     is written whole from a table of input offsets, by vector shuffles (``shuffle``)
     where the run fits the kernel's windows (here always for elements of up to 4 bytes),
     else one run at a time (``gather``), in rows of many pixels and in tiny images alike;
-    NCHW rows keep to the transposes."""
+    NCHW rows (split by 2 along W here) keep to the transposes."""
     order = _order(convention, layout)
     rank = len(layout) - 2
     factors = FACTORS[rank]
@@ -738,11 +738,30 @@ class TestShuffle:
                 split.transpose(0, 1, 3, 2, 4, 5))  # fmt: skip
             plan = _plan_of(moved)
             assert plan.kind == "shuffle"
-            starts, compiled_blocks = plan.args[-4:-2]
+            starts, compiled_blocks = plan.args[5], plan.args[7]  # see cpu._shuffle_plan
             row = width * factor * 3
             assert starts.tolist() == [i * row for i in range(factor)]
             patterns.append(compiled_blocks)
         assert patterns[0] == patterns[1]  # the address of one compiled function
+
+    @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+    @pytest.mark.parametrize("factor", [2, 3, 4])
+    def test_unshuffles_deal_each_input_row_out_to_factor_rows(self, kernels_always, factor, dtype):
+        """NCHW unshuffles by 3 and 4: each block loads consecutive input and stores a
+        stretch into each of the ``factor`` output rows. Widths from 8 to 70 give blocks
+        of 4 to 32 pixels, whole rows of them and rows that end in a block overlapping
+        the one before; a batch of 3-D volumes adds outer axes. By 2, the transposes."""
+        for width in range(8, 71):
+            x = (np.arange(2 * 3 * 2 * factor * width * factor) * 7 % 251).astype(dtype)
+            x = x.reshape(2, 3, 2 * factor, width * factor)
+            got = ps.pixel_unshuffle(x, factor)
+            np.testing.assert_array_equal(got, oracle.unshuffle(x, (factor,) * 2, "chw", "NCHW"))
+        volume = (np.arange(2 * 2 * 4 * 6 * 40 * factor) % 251).astype(dtype)
+        volume = volume.reshape(2, 2, 4, 6, 40 * factor)
+        got = ps.pixel_unshuffle(volume, (2, 3, factor), layout="NCDHW")
+        expected = oracle.unshuffle(volume, (2, 3, factor), "cdhw", "NCDHW")
+        np.testing.assert_array_equal(got, expected)
+        assert set(kernels_always) == {"shuffle" if factor > 2 else "transpose"}
 
     def test_blocks_never_load_past_the_inputs_end(self):
         """A block loads a power-of-two window, a little past its last element: an input
@@ -764,6 +783,16 @@ for width in (5, 6, 7, 16, 17):
     x = buffer[page - size : page].reshape(1, 4, width, 12)
     x[...] = np.arange(x.size).reshape(x.shape) % 251
     moved = x.reshape(1, 4, width, 3, 2, 2).transpose(0, 1, 4, 2, 5, 3)
+    out = np.empty(moved.shape, np.uint8)
+    plan = _kernels.cpu_kernels().plan_copy(moved.shape, moved.strides, out.strides, 1)
+    assert plan.kind == "shuffle", plan.kind
+    _kernels.copy_contiguous_numpy(plan, x, out)
+    assert (out == moved).all()
+for width in (8, 9, 31, 33, 40, 64):
+    size = 3 * 6 * width * 3  # NCHW uint8, unshuffled by 3: rows dealt out to 3 rows
+    x = buffer[page - size : page].reshape(1, 3, 6, 3 * width)
+    x[...] = np.arange(x.size).reshape(x.shape) % 251
+    moved = x.reshape(1, 3, 2, 3, width, 3).transpose(0, 1, 3, 5, 2, 4)
     out = np.empty(moved.shape, np.uint8)
     plan = _kernels.cpu_kernels().plan_copy(moved.shape, moved.strides, out.strides, 1)
     assert plan.kind == "shuffle", plan.kind
@@ -822,31 +851,38 @@ print("ok")
         plan = _plan_of(moved)
         assert plan.kind == "shuffle"
         sizes = plan.args[0]
-        assert sizes.tolist() == [6000 // 1000, 1000]
+        assert sizes.tolist() == [6000 // 1000, 1, 1000]  # rows of one line of pixels
         prime = np.zeros((1, 1031, 12), np.uint8)  # 1031 pixels: no rows to split into
         moved = prime.reshape(1, 1031, 3, 4).transpose(0, 1, 3, 2)
         assert _plan_of(moved).kind == "gather"
 
 
 @pytest.mark.parametrize(
-    ("shape", "factor", "layout"),
+    ("shape", "factor", "layout", "dealt_by"),
     [
-        ((2, 64, 16, 32), 2, "NCHW"),  # rows interleaved from runs of 8 or more elements
-        ((2, 64, 16, 16), 2, "NCHW"),
-        ((2, 64, 16, 8), 2, "NCHW"),
-        ((8, 64, 32), 2, "NCL"),
-        ((2, 3, 5, 3 * 64), 8, "NHWC"),  # 8 interleaved rows of 3 channels each
+        ((2, 64, 16, 32), 2, "NCHW", "transpose"),  # runs of 8 or more elements
+        ((2, 64, 16, 16), 2, "NCHW", "transpose"),
+        ((2, 64, 16, 8), 2, "NCHW", "transpose"),
+        ((8, 64, 32), 2, "NCL", "transpose"),
+        ((2, 9 * 4, 16, 24), 3, "NCHW", "shuffle"),
+        ((8, 4 * 16, 32), 4, "NCL", "shuffle"),
+        ((2, 3, 5, 3 * 64), 8, "NHWC", "shuffle"),  # 8 interleaved rows of 3 channels each
     ],
 )
-def test_long_runs_stay_with_the_transposes(kernels_always, shape, factor, layout):
+def test_long_runs_are_interleaved_by_the_transposes(kernels_always, shape, factor, layout,
+                                                     dealt_by):  # fmt: skip
+    """Runs of 8 or more: the transposes interleave them (LLVM vectorises those loops).
+    Dealing them out again to 3 or more rows is *shuffle*'s, a vector load of input at a
+    time; to 2 rows, the transposes' again."""
     x = (np.arange(math.prod(shape)) % 251).astype(np.float32).reshape(shape)
     factors = (factor,) * (len(layout) - 2)
     order = oracle.preset_order("torch", layout)
     up = ps.pixel_shuffle(x, factors, convention="torch", layout=layout)
     np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, layout))
-    ps.pixel_unshuffle(up, factors, convention="torch", layout=layout)
-    assert kernels_always
-    assert set(kernels_always) == {"transpose"}
+    assert kernels_always == ["transpose"]
+    down = ps.pixel_unshuffle(up, factors, convention="torch", layout=layout)
+    np.testing.assert_array_equal(down, x)
+    assert kernels_always == ["transpose", dealt_by]
 
 
 def test_gathered_tiny_images_split_into_rows_for_the_threads():
