@@ -466,9 +466,9 @@ class TestSmallRemembered:
         torch = self.torch
         monkeypatch.setattr(_torch, "_RECIPES", {})
 
-        def plan_kind(x, convention, layout):
-            ps.pixel_shuffle(x, 2, convention=convention, layout=layout)
-            prepared = _ops.prepare("pixel_shuffle", "shuffle", 2, convention, layout, None)
+        def plan_kind(x, convention, layout, factor=2):
+            ps.pixel_shuffle(x, factor, convention=convention, layout=layout)
+            prepared = _ops.prepare("pixel_shuffle", "shuffle", factor, convention, layout, None)
             recipe = _torch._RECIPES.get((prepared, x.shape, x.dtype, x.device))
             if recipe is None:
                 return "not remembered"
@@ -489,34 +489,38 @@ class TestSmallRemembered:
         # ... unless the rows are short enough to shuffle (8 floats: 32 bytes)
         assert plan_kind(torch.randn(1, 32, 32, 16), "tf", "NHWC") == "shuffle"  # 64 KiB
         # PyTorch's op copies channels-last pixels of 32 bytes or more whole, faster,
-        # unless the kernel shuffles them
+        # unless the kernel shuffles them, or deals them out in bytes or bfloat16
         assert plan_kind(torch.randn(2, 16, 20, 48), "torch", "NHWC") is None  # 48 bytes
-        wide_shuffled = torch.randn(2, 16, 20, 64).bfloat16()  # 32 bytes
-        assert plan_kind(wide_shuffled, "torch", "NHWC") == "shuffle"
+        wide_dealt = torch.randn(2, 16, 20, 64).bfloat16()  # 32 bytes, 16 channels
+        assert plan_kind(wide_dealt, "torch", "NHWC") == "deal"
         assert plan_kind(torch.randn(2, 16, 20, 48).bfloat16(), "torch", "NHWC") == "shuffle"
         assert plan_kind(torch.randn(1, 64, 64, 48), "tf", "NHWC") is None  # 768 KiB
         # from 1 MiB on, every plan runs (in parallel where numba can) ...
         assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "transpose"
         assert plan_kind(torch.randn(4, 64, 64, 48), "tf", "NHWC") == "rows"
-        # ... unless PyTorch's channels-last kernel is the faster: for pixels of 128
-        # bytes, for those the kernels cannot shuffle (here 16 floats), and for all of
+        # ... unless PyTorch's channels-last kernel is the faster: for pixels that the
+        # kernels can neither shuffle nor deal out (deep ones by 3 or 4), and for all of
         # them where numba runs serially
-        assert plan_kind(torch.randn(4, 64, 64, 128), "torch", "NHWC") == "not remembered"
         parallel = _kernels.runs_in_parallel(1 << 20)
-        for channels, kind in ((16, "shuffle"), (32, "shuffle"), (64, "not remembered")):
-            narrow_pixels = plan_kind(torch.randn(4, 64, 64, channels), "torch", "NHWC")
-            assert narrow_pixels == (kind if parallel else "not remembered")
-        # bytes too, where the pixels are too deep to shuffle (64 here); serial, the
-        # kernels still beat the reference path for them
-        deep_bytes = torch.randint(0, 256, (4, 64, 64, 256), dtype=torch.uint8)
-        assert plan_kind(deep_bytes, "torch", "NHWC") == (
+        for channels, kind in ((16, "shuffle"), (32, "deal"), (64, "deal"), (128, "deal")):
+            pixels = plan_kind(torch.randn(4, 64, 64, channels), "torch", "NHWC")
+            assert pixels == (kind if parallel else "not remembered")
+        deep = torch.randn(4, 64, 64, 9 * 16)  # by 3: nine runs of 16 channels
+        assert plan_kind(deep, "torch", "NHWC", factor=3) == "not remembered"
+        # bytes too, where the kernels transpose each pixel; serial, the kernels still
+        # beat the reference path for them
+        deep_bytes = torch.randint(0, 256, (4, 64, 64, 9 * 32), dtype=torch.uint8)
+        assert plan_kind(deep_bytes, "torch", "NHWC", factor=3) == (
             "not remembered" if parallel else "transpose"
         )
+        dealt_bytes = torch.randint(0, 256, (4, 64, 64, 256), dtype=torch.uint8)
+        assert plan_kind(dealt_bytes, "torch", "NHWC") == "deal"
         shallow_bytes = torch.randint(0, 256, (4, 128, 128, 64), dtype=torch.uint8)
         assert plan_kind(shallow_bytes, "torch", "NHWC") == "shuffle"
-        expected = torch.nn.functional.pixel_shuffle(deep_bytes.permute(0, 3, 1, 2), 2)
-        expected = expected.permute(0, 2, 3, 1)
-        assert torch.equal(ps.pixel_shuffle(deep_bytes, 2, layout="NHWC"), expected)
+        for x, factor in ((deep_bytes, 3), (dealt_bytes, 2)):
+            expected = torch.nn.functional.pixel_shuffle(x.permute(0, 3, 1, 2), factor)
+            expected = expected.permute(0, 2, 3, 1)
+            assert torch.equal(ps.pixel_shuffle(x, factor, layout="NHWC"), expected)
 
     def test_each_address_wrapper_binds_its_own_kernel(self):
         cpu = _kernels.cpu_kernels()
@@ -761,7 +765,20 @@ class TestShuffle:
         got = ps.pixel_unshuffle(volume, (2, 3, factor), layout="NCDHW")
         expected = oracle.unshuffle(volume, (2, 3, factor), "cdhw", "NCDHW")
         np.testing.assert_array_equal(got, expected)
-        assert set(kernels_always) == {"shuffle" if factor > 2 else "transpose"}
+        assert set(kernels_always) == {"deal" if factor > 2 else "transpose"}
+
+    @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+    def test_deep_nhwc_pixels_are_dealt_out_to_their_runs(self, kernels_always, dtype):
+        """NHWC upsampling by 2 in ``torch`` order: each pixel's ``4·C`` consecutive
+        channels are dealt out to four runs of ``C`` (two output rows of two pixels),
+        with ``C`` from 8 to 70: whole blocks, and blocks overlapping the one before."""
+        order = _order("torch", "NHWC")
+        for channels in (8, 9, 16, 31, 33, 64, 70):
+            shape = (2, 3, 5, 4 * channels)
+            x = (np.arange(math.prod(shape)) * 7 % 251).astype(dtype).reshape(shape)
+            got = ps.pixel_shuffle(x, 2, convention=order, layout="NHWC")
+            np.testing.assert_array_equal(got, oracle.shuffle(x, (2, 2), order, "NHWC"))
+        assert "deal" in kernels_always
 
     def test_blocks_never_load_past_the_inputs_end(self):
         """A block loads a power-of-two window, a little past its last element: an input
@@ -795,7 +812,7 @@ for width in (8, 9, 31, 33, 40, 64):
     moved = x.reshape(1, 3, 2, 3, width, 3).transpose(0, 1, 3, 5, 2, 4)
     out = np.empty(moved.shape, np.uint8)
     plan = _kernels.cpu_kernels().plan_copy(moved.shape, moved.strides, out.strides, 1)
-    assert plan.kind == "shuffle", plan.kind
+    assert plan.kind == "deal", plan.kind
     _kernels.copy_contiguous_numpy(plan, x, out)
     assert (out == moved).all()
 print("ok")
@@ -864,16 +881,16 @@ print("ok")
         ((2, 64, 16, 16), 2, "NCHW", "transpose"),
         ((2, 64, 16, 8), 2, "NCHW", "transpose"),
         ((8, 64, 32), 2, "NCL", "transpose"),
-        ((2, 9 * 4, 16, 24), 3, "NCHW", "shuffle"),
-        ((8, 4 * 16, 32), 4, "NCL", "shuffle"),
-        ((2, 3, 5, 3 * 64), 8, "NHWC", "shuffle"),  # 8 interleaved rows of 3 channels each
+        ((2, 9 * 4, 16, 24), 3, "NCHW", "deal"),
+        ((8, 4 * 16, 32), 4, "NCL", "deal"),
+        ((2, 3, 5, 3 * 64), 8, "NHWC", "deal"),  # 8 interleaved rows of 3 channels each
     ],
 )
 def test_long_runs_are_interleaved_by_the_transposes(kernels_always, shape, factor, layout,
                                                      dealt_by):  # fmt: skip
     """Runs of 8 or more: the transposes interleave them (LLVM vectorises those loops).
-    Dealing them out again to 3 or more rows is *shuffle*'s, a vector load of input at a
-    time; to 2 rows, the transposes' again."""
+    Dealing them out again to 3 or more rows is a *deal* (the *shuffle* kernel, a vector
+    load of input at a time); to 2 rows, the transposes' again."""
     x = (np.arange(math.prod(shape)) % 251).astype(np.float32).reshape(shape)
     factors = (factor,) * (len(layout) - 2)
     order = oracle.preset_order("torch", layout)

@@ -259,12 +259,14 @@ class _TorchBackend(Backend):
         if kernel_fits:
             copy_plan = _kernels.plan_contiguous_copy(moved_shape, moved_strides, x.element_size())
         # ... and where PyTorch's op copies whole channels-last pixels, even the kernel's,
-        # unless that shuffles vectors
+        # unless that shuffles vectors, or deals them out in bytes or bfloat16
         whole_pixels = native is not None and channels_last
+        kind = getattr(copy_plan, "kind", None)
         if (
             whole_pixels
             and _upsamples_into_wide_pixels(prepared, x, _SMALL_WHOLE_PIXEL_BYTES)
-            and getattr(copy_plan, "kind", None) != "shuffle"
+            and kind != "shuffle"
+            and not (kind == "deal" and x.element_size() <= 2)
         ):
             copy_plan = None
         if large and copy_plan is None:
@@ -345,10 +347,11 @@ class _ShapeRecipe(NamedTuple):
 def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
     """Whether PyTorch's own kernel beats the library's for channels-last data in torch
     order (NHWC, or NCHW in channels_last format): where the CPU kernels take it in
-    parallel they win, except upsampling into pixels of 128 bytes or more, which PyTorch
-    copies whole, and contiguous NHWC upsampling that the kernels cannot *shuffle*
-    (benchmarks/README.md); below the kernels' size, serial, and without them, PyTorch's
-    kernel beats the reference path, except for bytes. On CPU it keeps the format."""
+    parallel they win, except contiguous NHWC upsampling that the kernels can neither
+    *shuffle* nor *deal* out, and other upsampling into pixels of 128 bytes or more,
+    which PyTorch copies whole (benchmarks/README.md); below the kernels' size, serial,
+    and without them, PyTorch's kernel beats the reference path, except for bytes. On
+    CPU it keeps the format."""
     if prepared.pytorch_op is None or not _pytorch_op_serves(x):
         return False
     if "cpu" in _kernels.TRITON_DEVICES:  # the Triton kernels' tests, in the interpreter
@@ -364,24 +367,27 @@ def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
     )
     if not kernels_take_it:
         return x.element_size() > 1
-    return _upsamples_into_wide_pixels(prepared, x, _LARGE_WHOLE_PIXEL_BYTES) or (
-        prepared.pytorch_op == "pixel_shuffle" and _unshuffled_nhwc_pixels(prepared, x)
-    )
+    if prepared.pytorch_op != "pixel_shuffle":
+        return False
+    if prepared.layout.name == "NHWC" and x.is_contiguous():
+        return _unshuffled_nhwc_pixels(prepared, x)
+    return _upsamples_into_wide_pixels(prepared, x, _LARGE_WHOLE_PIXEL_BYTES)
 
 
 def _unshuffled_nhwc_pixels(prepared: Any, x: torch.Tensor) -> bool:
     """Whether the CPU kernels would copy contiguous NHWC ``x`` by a plan other than
-    *shuffle*: deep pixels (a transpose per pixel, or *gather*), which PyTorch's
-    channels-last kernel did faster on AMD Zen 4, up to 2x for bytes (benchmarks/README.md)."""
-    if prepared.layout.name != "NHWC" or not x.is_contiguous():
-        return False
+    *shuffle* or *deal*: deep pixels by 3 or 4 (a transpose per pixel, or *gather*),
+    which PyTorch's channels-last kernel did faster on AMD Zen 4, up to 2x for bytes.
+    Pixels by 2 that the kernels deal out were 1.0-1.3x faster than PyTorch's kernel in
+    float32 and 2.8-3.9x in bfloat16, pixels of 128 bytes and more included
+    (benchmarks/README.md)."""
     split, perm, _ = _recipe(prepared.plan, tuple(x.shape))
     strides = _kernels.contiguous_strides(split)
     order = perm or range(len(split))
     plan = _kernels.plan_contiguous_copy(
         [split[axis] for axis in order], [strides[axis] for axis in order], x.element_size()
     )
-    return getattr(plan, "kind", "shuffle") != "shuffle"
+    return getattr(plan, "kind", "shuffle") not in ("shuffle", "deal")
 
 
 # PyTorch's channels-last kernel copies output pixels this wide whole, as fast as the

@@ -5,7 +5,8 @@ Every op is a permuted copy; ``_axes.copy_shape`` reduces it to runs of rows or 
 *gather* (short output runs with a transpose inside, as in NHWC in ``torch`` order:
 each run written whole from a table of input offsets) and *shuffle* (the same, a block
 of pixels at a time by vector shuffles compiled for the table; most of all for bytes
-and bfloat16).
+and bfloat16). *shuffle* also runs the plans called *deal*, which deal consecutive
+input out to several output rows (NCHW unshuffles by 3 and 4; deep NHWC pixels by 2).
 
 A permutation moves bits, not numbers, so the kernels see unsigned integers of the
 element's size (1, 2, 4 or 8 bytes); numba compiles one version per size, serial for
@@ -20,7 +21,7 @@ import importlib
 import math
 import types
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -49,6 +50,7 @@ _SHORT_ROW_BYTES = 32  # ... and it copies rows up to this long faster than *row
 # thread to take several (their counts differ by one at most)
 _THREAD_ROWS = 8 * numba.config.NUMBA_NUM_THREADS
 _DEAL_BYTES = 128  # a de-interleaving *shuffle* block loads at most this much input
+_DEAL_LEAST = 8  # ... for rows of at least this many elements
 
 
 def _cached(decorator: Any, function: Any, **options: Any) -> Any:
@@ -576,13 +578,18 @@ _ELEMENT_OF_SIZE = {size: np.zeros(1, dtype=f"u{size}") for size in (1, 2, 4, 8)
 
 
 class CopyPlan:
-    """A planned copy: the kernel, its outer axes and the inner 1-D or 2-D block."""
+    """A planned copy: its kind (a kernel's name, or *deal*: a de-interleave that the
+    *shuffle* kernel runs), the outer axes and the inner 1-D or 2-D block."""
 
     __slots__ = ("args", "kind")
 
     def __init__(self, kind: str, args: tuple) -> None:
         self.kind = kind
         self.args = args
+
+    @property
+    def kernel(self) -> str:
+        return "shuffle" if self.kind == "deal" else self.kind
 
 
 def plan_copy(
@@ -617,15 +624,19 @@ def _plan_copy(
             if gathered is not None:
                 return gathered
         return CopyPlan("rows", (*_outer_arrays(form.outer), np.uint64(form.nb)))
-    if form.deinterleaves and form.nb >= 8 and form.na >= 3:
-        dealt = _plan_deinterleave(form, itemsize)
-        if dealt is not None:
-            return dealt
     long_runs = (form.interleaves and form.na >= 8) or (form.deinterleaves and form.nb >= 8)
+    deal = None if form.interleaves and form.na >= 8 else _deal(form, itemsize)
+    if deal is not None and (long_runs or deal.pixels * itemsize >= _STORE_BYTES):
+        return _plan_deal(deal, itemsize)
     if not long_runs:  # the transposes vectorise those; small per-pixel ones are shuffled
-        gathered = _plan_shuffle(merged, itemsize) or _plan_gather(merged)
-        if gathered is not None:
-            return gathered
+        # dealing them out with stores shorter than a vector was up to 2.3x slower
+        # than shuffling pixels (uint8 NHWC upsampling of 8-16 channels, measured)
+        planned = _plan_shuffle(merged, itemsize)
+        if planned is None and deal is not None:
+            planned = _plan_deal(deal, itemsize)
+        planned = planned or _plan_gather(merged)
+        if planned is not None:
+            return planned
     sizes = tuple(np.uint64(size) for size in (form.na, form.in_b, form.out_a, form.nb))
     return CopyPlan("transpose", (*_outer_arrays(form.outer), *sizes))
 
@@ -709,33 +720,59 @@ def _shuffle_plan(
     return CopyPlan("shuffle", (*_outer_arrays(outer), *tables, *sizes))
 
 
-def _plan_deinterleave(form: CopyShape, itemsize: int) -> CopyPlan | None:
-    """A de-interleave (NCHW unshuffles: each input row dealt out to ``na`` output rows)
-    as a *shuffle*: each block loads ``pixels·na`` consecutive input elements as one
-    vector and stores ``pixels`` elements into each output row, whose starts are the
-    output segments. ``None`` where the rows are too short for a block of two.
+class _Deal(NamedTuple):
+    """A de-interleave that *shuffle* can run (:func:`_deal`)."""
+
+    digits: list[Axis]  # the consecutive input of each ``b``, outermost first
+    outer: list[Axis]
+    nb: int
+    pixels: int  # ``b`` elements per block
+
+
+def _deal(form: CopyShape, itemsize: int) -> _Deal | None:
+    """A de-interleave as a *shuffle*: the transpose's ``b`` elements each read
+    consecutive input, and that input is dealt out to several output rows (NCHW
+    unshuffles: an input row to ``r`` rows; NHWC upsampling in ``torch`` order: a pixel's
+    ``C·r·r`` channels to ``r·r`` runs of ``C``). Each block loads the input of
+    ``pixels`` of them as one vector and stores ``pixels`` elements into each output
+    row, whose starts are the output segments. Outer axes that continue the ``a`` run in
+    the input (``r1`` of NHWC) join it. ``None`` where the input is not consecutive, the
+    rows are too many or too short for a block of two.
 
     Measured on AMD Zen 4 (benchmarks/README.md): 1.2-6x faster than the transposes for
     3 and 4 rows, most with deep feature maps, whose rows are too short for LLVM's
     vector loops; for 2 rows, which those loops handle well, up to 1.8x slower (bytes),
     so the plan leaves them to the transposes."""
-    if not (form.deinterleaves and form.na <= _MAX_SEGMENTS):
+    digits = [Axis(form.na, 1, form.out_a)]
+    outer = list(form.outer)
+    while (dealt := math.prod(axis.size for axis in digits)) < form.in_b:
+        joining = [axis for axis in outer if axis.in_stride == dealt]
+        if not joining:
+            return None
+        outer.remove(joining[0])
+        digits.insert(0, joining[0])
+    if dealt != form.in_b or not 3 <= dealt <= _MAX_SEGMENTS or form.nb < _DEAL_LEAST:
         return None
-    fit = _DEAL_BYTES // (form.na * itemsize)
-    pixels = 1 << (min(fit, form.nb).bit_length() - 1) if min(fit, form.nb) else 0
-    if pixels < 2:
-        return None
-    table = tuple((0, a) for a in range(form.na))
-    out_table = tuple((a, 0) for a in range(form.na))
-    pattern = ShufflePattern(table, 1, form.na, 1, pixels, out_table, form.na)
-    in_offsets = np.arange(form.na, dtype=np.uint64)
-    out_starts = np.arange(form.na, dtype=np.uint64) * np.uint64(form.out_a)
+    fit = min(_DEAL_BYTES // (dealt * itemsize), form.nb)
+    pixels = 1 << (fit.bit_length() - 1) if fit else 0
+    return _Deal(digits, outer, form.nb, pixels) if pixels >= 2 else None
+
+
+def _plan_deal(deal: _Deal, itemsize: int) -> CopyPlan:
+    """The *shuffle* kernel's plan for ``deal``."""
+    dealt = math.prod(axis.size for axis in deal.digits)
+    table = tuple((0, k) for k in range(dealt))
+    out_table = tuple((k, 0) for k in range(dealt))
+    pattern = ShufflePattern(table, 1, dealt, 1, deal.pixels, out_table, dealt)
+    in_offsets = np.arange(dealt, dtype=np.uint64)
+    out_starts = _table([Axis(axis.size, axis.out_stride, axis.in_stride) for axis in deal.digits])
     starts = np.zeros(1, dtype=np.uint64)
     # rows in the input's order: the output's (each input row read in its turn, r
     # input rows apart) was 3-4x slower with deep feature maps, measured on AMD Zen 4
-    rows = sorted(form.outer, key=lambda axis: -axis.in_stride)
-    outer = (*rows, Axis(form.nb, form.na, 1))
-    return _shuffle_plan(outer, pattern, itemsize, in_offsets, out_starts, starts, out_starts)
+    rows = sorted(deal.outer, key=lambda axis: -axis.in_stride)
+    outer = (*rows, Axis(deal.nb, dealt, 1))
+    plan = _shuffle_plan(outer, pattern, itemsize, in_offsets, out_starts, starts, out_starts)
+    return CopyPlan("deal", plan.args)
 
 
 def _rows_of_pixels(axis: Axis) -> tuple[Axis, Axis]:
@@ -825,7 +862,7 @@ JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 def copy_permuted(plan: CopyPlan, src: np.ndarray, dst: np.ndarray, parallel: bool) -> None:
     """Run ``plan`` from the flat array ``src`` into the flat array ``dst`` (unsigned
     integers of the element size, each starting at its array's first element)."""
-    _KERNELS[plan.kind, parallel and PARALLEL](src, dst, *plan.args)
+    _KERNELS[plan.kernel, parallel and PARALLEL](src, dst, *plan.args)
 
 
 def copy_at(
@@ -833,5 +870,5 @@ def copy_at(
 ) -> None:
     """Run ``plan`` between two contiguous buffers of ``size`` elements of ``itemsize``
     bytes at the given addresses, which the caller keeps alive and apart."""
-    kernel = _AT_ADDRESSES[plan.kind, parallel and PARALLEL]
+    kernel = _AT_ADDRESSES[plan.kernel, parallel and PARALLEL]
     kernel(src_address, dst_address, size, _ELEMENT_OF_SIZE[itemsize], plan.args)
