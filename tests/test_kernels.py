@@ -499,25 +499,27 @@ class TestSmallRemembered:
         assert plan_kind(torch.randn(4, 64, 64, 64), "torch", "NCHW") == "transpose"
         assert plan_kind(torch.randn(4, 64, 64, 48), "tf", "NHWC") == "rows"
         # ... unless PyTorch's channels-last kernel is the faster: for pixels that the
-        # kernels can neither shuffle nor deal out (deep ones by 3 or 4), and for all of
-        # them where numba runs serially
+        # kernels can neither shuffle nor deal out (deep ones by 8), and for all of them
+        # where numba runs serially
         parallel = _kernels.runs_in_parallel(1 << 20)
         for channels, kind in ((16, "shuffle"), (32, "deal"), (64, "deal"), (128, "deal")):
             pixels = plan_kind(torch.randn(4, 64, 64, channels), "torch", "NHWC")
             assert pixels == (kind if parallel else "not remembered")
-        deep = torch.randn(4, 64, 64, 9 * 16)  # by 3: nine runs of 16 channels
-        assert plan_kind(deep, "torch", "NHWC", factor=3) == "not remembered"
+        by_three = plan_kind(torch.randn(4, 64, 64, 9 * 16), "torch", "NHWC", factor=3)
+        assert by_three == ("deal" if parallel else "not remembered")  # 9 runs of 16
+        deep = torch.randn(4, 16, 16, 64 * 16)  # by 8: 64 runs of 16 channels
+        assert plan_kind(deep, "torch", "NHWC", factor=8) == "not remembered"
         # bytes too, where the kernels transpose each pixel; serial, the kernels still
         # beat the reference path for them
-        deep_bytes = torch.randint(0, 256, (4, 64, 64, 9 * 32), dtype=torch.uint8)
-        assert plan_kind(deep_bytes, "torch", "NHWC", factor=3) == (
+        deep_bytes = torch.randint(0, 256, (4, 32, 32, 64 * 32), dtype=torch.uint8)
+        assert plan_kind(deep_bytes, "torch", "NHWC", factor=8) == (
             "not remembered" if parallel else "transpose"
         )
         dealt_bytes = torch.randint(0, 256, (4, 64, 64, 256), dtype=torch.uint8)
         assert plan_kind(dealt_bytes, "torch", "NHWC") == "deal"
         shallow_bytes = torch.randint(0, 256, (4, 128, 128, 64), dtype=torch.uint8)
         assert plan_kind(shallow_bytes, "torch", "NHWC") == "shuffle"
-        for x, factor in ((deep_bytes, 3), (dealt_bytes, 2)):
+        for x, factor in ((deep_bytes, 8), (dealt_bytes, 2)):
             expected = torch.nn.functional.pixel_shuffle(x.permute(0, 3, 1, 2), factor)
             expected = expected.permute(0, 2, 3, 1)
             assert torch.equal(ps.pixel_shuffle(x, factor, layout="NHWC"), expected)
@@ -768,17 +770,22 @@ class TestShuffle:
         assert set(kernels_always) == {"deal" if factor > 2 else "transpose"}
 
     @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
-    def test_deep_nhwc_pixels_are_dealt_out_to_their_runs(self, kernels_always, dtype):
-        """NHWC upsampling by 2 in ``torch`` order: each pixel's ``4·C`` consecutive
-        channels are dealt out to four runs of ``C`` (two output rows of two pixels),
-        with ``C`` from 8 to 70: whole blocks, and blocks overlapping the one before."""
+    @pytest.mark.parametrize("factor", [2, 3, 4])
+    def test_deep_nhwc_pixels_are_dealt_out_to_their_runs(self, kernels_always, factor, dtype):
+        """NHWC upsampling in ``torch`` order: each pixel's ``r·r·C`` consecutive
+        channels are dealt out to ``r·r`` runs of ``C`` (``r`` output rows of ``r``
+        pixels), with ``C`` from 8 to 70: whole blocks, and blocks overlapping the one
+        before. Unshuffled back, those runs are the segments of *shuffle* (up to 16)."""
         order = _order("torch", "NHWC")
         for channels in (8, 9, 16, 31, 33, 64, 70):
-            shape = (2, 3, 5, 4 * channels)
+            shape = (2, 3, 5, factor * factor * channels)
             x = (np.arange(math.prod(shape)) * 7 % 251).astype(dtype).reshape(shape)
-            got = ps.pixel_shuffle(x, 2, convention=order, layout="NHWC")
-            np.testing.assert_array_equal(got, oracle.shuffle(x, (2, 2), order, "NHWC"))
+            up = ps.pixel_shuffle(x, factor, convention=order, layout="NHWC")
+            np.testing.assert_array_equal(up, oracle.shuffle(x, (factor,) * 2, order, "NHWC"))
+            down = ps.pixel_unshuffle(up, factor, convention=order, layout="NHWC")
+            np.testing.assert_array_equal(down, x)
         assert "deal" in kernels_always
+        assert "shuffle" in kernels_always
 
     def test_blocks_never_load_past_the_inputs_end(self):
         """A block loads a power-of-two window, a little past its last element: an input

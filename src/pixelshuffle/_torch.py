@@ -376,10 +376,10 @@ def _pytorch_channels_last_wins(prepared: Any, x: torch.Tensor) -> bool:
 
 def _unshuffled_nhwc_pixels(prepared: Any, x: torch.Tensor) -> bool:
     """Whether the CPU kernels would copy contiguous NHWC ``x`` by a plan other than
-    *shuffle* or *deal*: deep pixels by 3 or 4 (a transpose per pixel, or *gather*),
-    which PyTorch's channels-last kernel did faster on AMD Zen 4, up to 2x for bytes.
-    Pixels by 2 that the kernels deal out were 1.0-1.3x faster than PyTorch's kernel in
-    float32 and 2.8-3.9x in bfloat16, pixels of 128 bytes and more included
+    *shuffle* or *deal*: pixels by 5 or more, or with channels too few to deal out and
+    too many to shuffle (a transpose per pixel, or *gather*), which PyTorch's
+    channels-last kernel did faster on AMD Zen 4, up to 2x for bytes. Deep pixels that
+    the kernels deal out beat PyTorch's kernel, pixels of 128 bytes and more included
     (benchmarks/README.md)."""
     split, perm, _ = _recipe(prepared.plan, tuple(x.shape))
     strides = _kernels.contiguous_strides(split)

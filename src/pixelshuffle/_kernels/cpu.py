@@ -42,14 +42,17 @@ _SHORT_ROWS = 12  # ... and so are copies of runs shorter than this, where they 
 # 64 bytes, or 128 where one pixel needs more (measured: 128 bytes throughout was as
 # fast or slower) ...
 _WINDOWS = (64, 128)
-_MAX_SEGMENTS = 8
+# ... 16, the r·r rows of NHWC unshuffles by 4 (with 8, those by 3 and 4 were gathered,
+# 1.2-7x slower for 16-256 channels on AMD Zen 4); deals store to as many
+_MAX_SEGMENTS = 16
 _STORE_BYTES = 32  # blocks whose output is whole vectors stored up to 15 % faster
 _LONGEST_ROW = 1024  # pixels in a row of the *shuffle* kernel where the plan splits one
 _SHORT_ROW_BYTES = 32  # ... and it copies rows up to this long faster than *rows*
 # rows that the threads of a *shuffle* share, at least, where there are: enough for each
 # thread to take several (their counts differ by one at most)
 _THREAD_ROWS = 8 * numba.config.NUMBA_NUM_THREADS
-_DEAL_BYTES = 128  # a de-interleaving *shuffle* block loads at most this much input
+# a *deal* block loads at most this much input, or a 32-byte store per output row
+_DEAL_BYTES = 128
 _DEAL_LEAST = 8  # ... for rows of at least this many elements
 
 
@@ -739,10 +742,12 @@ def _deal(form: CopyShape, itemsize: int) -> _Deal | None:
     the input (``r1`` of NHWC) join it. ``None`` where the input is not consecutive, the
     rows are too many or too short for a block of two.
 
-    Measured on AMD Zen 4 (benchmarks/README.md): 1.2-6x faster than the transposes for
-    3 and 4 rows, most with deep feature maps, whose rows are too short for LLVM's
-    vector loops; for 2 rows, which those loops handle well, up to 1.8x slower (bytes),
-    so the plan leaves them to the transposes."""
+    Measured on AMD Zen 4, kernel alone (benchmarks/README.md): NCHW unshuffles by 3
+    and 4 up to 5x faster than the transposes (median 1.7x), most with deep feature
+    maps, whose rows are too short for LLVM's vector loops; NHWC upsampling of 16-256
+    channels 1.3-14x faster than the transposes or *gather*. De-interleaves of 2 rows,
+    which those loops handle well, were up to 1.8x slower dealt out (bytes), so the plan
+    leaves them to the transposes."""
     digits = [Axis(form.na, 1, form.out_a)]
     outer = list(form.outer)
     while (dealt := math.prod(axis.size for axis in digits)) < form.in_b:
@@ -753,7 +758,9 @@ def _deal(form: CopyShape, itemsize: int) -> _Deal | None:
         digits.insert(0, joining[0])
     if dealt != form.in_b or not 3 <= dealt <= _MAX_SEGMENTS or form.nb < _DEAL_LEAST:
         return None
-    fit = min(_DEAL_BYTES // (dealt * itemsize), form.nb)
+    # NHWC pixels by 3 and 4 (9 and 16 rows) load more, so that each row's store is a
+    # whole 32-byte vector (from 128 bytes, 8 bytes or less)
+    fit = min(max(_DEAL_BYTES, dealt * _STORE_BYTES) // (dealt * itemsize), form.nb)
     pixels = 1 << (fit.bit_length() - 1) if fit else 0
     return _Deal(digits, outer, form.nb, pixels) if pixels >= 2 else None
 
