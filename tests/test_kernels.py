@@ -787,6 +787,26 @@ class TestShuffle:
         assert "deal" in kernels_always
         assert "shuffle" in kernels_always
 
+    @pytest.mark.parametrize("factors", [(2, 4), (4, 4)])
+    def test_transposes_of_8_and_16_rows_run_in_rounds(self, kernels_always, factors):
+        """NHWC by 4 (or 2 × 4) of deep maps: pixels of 8 or 16 runs of channels are
+        interleaved (unshuffles) and dealt out (upsampling) by rounds of two-vector
+        shuffles instead of one large shuffle."""
+        cpu = _kernels.cpu_kernels()
+        order = _order("torch", "NHWC")
+        for dtype in (np.uint8, np.uint16, np.float32, np.float64):
+            shape = (2, 3, 5, math.prod(factors) * 64)
+            x = (np.arange(math.prod(shape)) * 7 % 251).astype(dtype).reshape(shape)
+            up = ps.pixel_shuffle(x, factors, convention=order, layout="NHWC")
+            np.testing.assert_array_equal(up, oracle.shuffle(x, factors, order, "NHWC"))
+            down = ps.pixel_unshuffle(up, factors, convention=order, layout="NHWC")
+            np.testing.assert_array_equal(down, x)
+        in_rounds = {
+            cpu._transpose_kind(key, cpu._loaded_window(key[0], key[2], key[4]), itemsize)
+            for key, itemsize in cpu._BLOCK_FUNCTIONS
+        }
+        assert {"interleave", "deal"} <= in_rounds
+
     def test_blocks_never_load_past_the_inputs_end(self):
         """A block loads a power-of-two window, a little past its last element: an input
         that ends just before an unreadable page must still copy without a fault (in a
