@@ -6,7 +6,8 @@ Every op is a permuted copy; ``_axes.copy_shape`` reduces it to runs of rows or 
 each run written whole from a table of input offsets) and *shuffle* (the same, a block
 of pixels at a time by vector shuffles compiled for the table; most of all for bytes
 and bfloat16). *shuffle* also runs the plans called *deal*, which deal consecutive
-input out to several output rows (NCHW unshuffles by 3 and 4; deep NHWC pixels by 2).
+input out to several output rows (NCHW unshuffles by 3 and 4; deep NHWC pixels by 2
+to 4); blocks of 8 or 16 rows run as rounds of two-vector shuffles.
 
 A permutation moves bits, not numbers, so the kernels see unsigned integers of the
 element's size (1, 2, 4 or 8 bytes); numba compiles one version per size, serial for
