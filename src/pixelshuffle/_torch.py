@@ -253,8 +253,7 @@ class _TorchBackend(Backend):
             native = getattr(torch.nn.functional, prepared.pytorch_op)
         split, perm, out = _recipe(prepared.plan, shape)
         perm = perm or tuple(range(len(split)))
-        moved = torch.empty(split, device="meta").permute(*perm)
-        moved_shape, moved_strides = tuple(moved.shape), moved.stride()
+        moved_shape, moved_strides = _moved_view(split, perm)
         copy_plan = None
         if kernel_fits:
             copy_plan = _kernels.plan_contiguous_copy(moved_shape, moved_strides, x.element_size())
@@ -382,12 +381,18 @@ def _unshuffled_nhwc_pixels(prepared: Any, x: torch.Tensor) -> bool:
     the kernels deal out beat PyTorch's kernel, pixels of 128 bytes and more included
     (benchmarks/README.md)."""
     split, perm, _ = _recipe(prepared.plan, tuple(x.shape))
+    plan = _kernels.plan_contiguous_copy(*_moved_view(split, perm), x.element_size())
+    return getattr(plan, "kind", "shuffle") not in ("shuffle", "deal")
+
+
+def _moved_view(
+    split: tuple[int, ...], perm: Sequence[int] | None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The shape and strides (in elements) of a contiguous tensor of shape ``split``
+    permuted by ``perm`` (``None``: not at all): the view whose copy is the op."""
     strides = _kernels.contiguous_strides(split)
     order = perm or range(len(split))
-    plan = _kernels.plan_contiguous_copy(
-        [split[axis] for axis in order], [strides[axis] for axis in order], x.element_size()
-    )
-    return getattr(plan, "kind", "shuffle") not in ("shuffle", "deal")
+    return tuple(split[axis] for axis in order), tuple(strides[axis] for axis in order)
 
 
 # PyTorch's channels-last kernel copies output pixels this wide whole, as fast as the

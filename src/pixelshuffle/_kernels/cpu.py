@@ -795,9 +795,11 @@ def _shuffle_plan(
     out_offsets: np.ndarray,
     starts: np.ndarray,
     out_starts: np.ndarray | None = None,
+    kind: str = "shuffle",
 ) -> CopyPlan:
-    """The *shuffle* kernel's plan for ``pattern`` over ``outer`` (its pixels along the
-    last); the offsets place one pixel's elements for those copied one by one."""
+    """The *shuffle* kernel's plan (of ``kind`` *shuffle* or *deal*) for ``pattern`` over
+    ``outer`` (its pixels along the last); the offsets place one pixel's elements for
+    those copied one by one."""
     if out_starts is None:
         out_starts = np.zeros(1, dtype=np.uint64)
     blocks_at = np.uint64(shuffle_blocks_of(pattern, itemsize).address)
@@ -807,7 +809,7 @@ def _shuffle_plan(
     # others would leave too few rows to share, the last but one is a loop of one
     if len(outer) < 3 or math.prod(axis.size for axis in outer[:-2]) < _THREAD_ROWS:
         outer = (*outer[:-1], Axis(1, 0, 0), outer[-1])
-    return CopyPlan("shuffle", (*_outer_arrays(outer), *tables, *sizes))
+    return CopyPlan(kind, (*_outer_arrays(outer), *tables, *sizes))
 
 
 class _Deal(NamedTuple):
@@ -865,8 +867,9 @@ def _plan_deal(deal: _Deal, itemsize: int) -> CopyPlan:
     # input rows apart) was 3-4x slower with deep feature maps, measured on AMD Zen 4
     rows = sorted(deal.outer, key=lambda axis: -axis.in_stride)
     outer = (*rows, Axis(deal.nb, dealt, 1))
-    plan = _shuffle_plan(outer, pattern, itemsize, in_offsets, out_starts, starts, out_starts)
-    return CopyPlan("deal", plan.args)
+    return _shuffle_plan(
+        outer, pattern, itemsize, in_offsets, out_starts, starts, out_starts, kind="deal"
+    )
 
 
 def _rows_of_pixels(axis: Axis) -> tuple[Axis, Axis]:
