@@ -3,6 +3,7 @@ with gradcheck and gradgradcheck in float64; torch.func transforms; a model trai
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -79,7 +80,10 @@ def test_gradient_equals_the_oracle_inverse(convention, layout):
     )
 
 
-def test_backward_is_one_node_that_runs_the_inverse_op():
+def test_backward_is_one_node_that_runs_the_inverse_op(monkeypatch):
+    # the full path's node: a shape that an earlier test ran without gradients is
+    # remembered, and small remembered shapes take the views' own backward instead
+    monkeypatch.setattr(importlib.import_module("pixelshuffle._torch"), "_RECIPES", {})
     x = torch.randn(2, 18, 4, 5, requires_grad=True)
     y = ps.pixel_shuffle(x, 3, convention="tf")
     # one autograd node, not a chain of view/permute/clone nodes
