@@ -771,12 +771,16 @@ class TestShuffle:
 
     @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
     @pytest.mark.parametrize("factor", [2, 3, 4])
-    def test_deep_nhwc_pixels_are_dealt_out_to_their_runs(self, kernels_always, factor, dtype):
-        """NHWC upsampling in ``torch`` order: each pixel's ``r·r·C`` consecutive
-        channels are dealt out to ``r·r`` runs of ``C`` (``r`` output rows of ``r``
-        pixels), with ``C`` from 8 to 70: whole blocks, and blocks overlapping the one
-        before. Unshuffled back, those runs are the segments of *shuffle* (up to 16)."""
-        order = _order("torch", "NHWC")
+    @pytest.mark.parametrize("convention", ["torch", "caffe"])  # depth first
+    def test_deep_nhwc_pixels_are_dealt_out_to_their_runs(
+        self, kernels_always, convention, factor, dtype
+    ):
+        """NHWC upsampling in ``torch`` and ``caffe`` order: each pixel's ``r·r·C``
+        consecutive channels are dealt out to ``r·r`` runs of ``C`` (``r`` output rows
+        of ``r`` pixels; ``caffe`` takes the offsets column-major), with ``C`` from 8
+        to 70: whole blocks, and blocks overlapping the one before. Unshuffled back,
+        those runs are the segments of *shuffle* (up to 16)."""
+        order = _order(convention, "NHWC")
         for channels in (8, 9, 16, 31, 33, 64, 70):
             shape = (2, 3, 5, factor * factor * channels)
             x = (np.arange(math.prod(shape)) * 7 % 251).astype(dtype).reshape(shape)
