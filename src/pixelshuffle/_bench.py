@@ -1452,6 +1452,47 @@ def run(args: argparse.Namespace) -> int:
         # before the first case, so that its log lines do not split a progress line
         with contextlib.suppress(_NotInstalled):
             _import_tensorflow(torch, shared)
+
+    def write_report() -> dict[str, Any]:
+        # after every case too, so that an interrupted run keeps what it measured
+        machine = _machine(torch, args)
+        tf = shared.get("tensorflow")
+        if tf is not None and not isinstance(tf, Exception):
+            threads = tf.config.threading.get_intra_op_parallelism_threads()
+            machine["tensorflow_threads"] = threads or "default (all cores)"
+        if "onnxruntime" in sys.modules:
+            machine["onnxruntime_threads"] = torch.get_num_threads()
+        report = {
+            "schema": 1,
+            "name": name,
+            "command": _command_line(),
+            "options": {key: _jsonable(value) for key, value in sorted(vars(args).items())},
+            "started": started.isoformat(timespec="seconds"),
+            "duration_s": time.perf_counter() - clock,
+            "load_average_start": load_start,
+            "load_average_end": _load_average(),
+            "warnings": warnings,
+            "machine": machine,
+            "versions": _versions(torch),
+            "git": _git_state(),
+            "method": {
+                "warmup": args.warmup,
+                "repeats": args.repeats,
+                "min_sample_ms": args.min_sample_ms,
+                "statistic": "median of per-call times; spread as quartiles (q1, q3) and min/max",
+                "ratio": "median / median of the same case's limit: x.clone() for fresh outputs,"
+                " out.copy_(x) for out=",
+                "gb_per_s": "2 × input bytes / median (each byte read once and written once)",
+                "implementations": {impl.key: impl.how for impl in _IMPLS},
+            },
+            "cases": report_cases,
+            "cases_planned": len(cases),
+        }
+        _write_atomic(targets[0], json.dumps(report, indent=1) + "\n")
+        markdown = render_markdown(report)
+        _write_atomic(targets[1], markdown)
+        return report
+
     for index, case in enumerate(cases, 1):
         in_shape, out_shape = case.shapes()
         print(
@@ -1492,41 +1533,8 @@ def run(args: argparse.Namespace) -> int:
                 "results": records,
             }
         )
-    machine = _machine(torch, args)
-    tf = shared.get("tensorflow")
-    if tf is not None and not isinstance(tf, Exception):
-        threads = tf.config.threading.get_intra_op_parallelism_threads()
-        machine["tensorflow_threads"] = threads or "default (all cores)"
-    if "onnxruntime" in sys.modules:
-        machine["onnxruntime_threads"] = torch.get_num_threads()
-    report = {
-        "schema": 1,
-        "name": name,
-        "command": _command_line(),
-        "options": {key: _jsonable(value) for key, value in sorted(vars(args).items())},
-        "started": started.isoformat(timespec="seconds"),
-        "duration_s": time.perf_counter() - clock,
-        "load_average_start": load_start,
-        "load_average_end": _load_average(),
-        "warnings": warnings,
-        "machine": machine,
-        "versions": _versions(torch),
-        "git": _git_state(),
-        "method": {
-            "warmup": args.warmup,
-            "repeats": args.repeats,
-            "min_sample_ms": args.min_sample_ms,
-            "statistic": "median of per-call times; spread as quartiles (q1, q3) and min/max",
-            "ratio": "median / median of the same case's limit: x.clone() for fresh outputs,"
-            " out.copy_(x) for out=",
-            "gb_per_s": "2 × input bytes / median (each byte read once and written once)",
-            "implementations": {impl.key: impl.how for impl in _IMPLS},
-        },
-        "cases": report_cases,
-    }
-    _write_atomic(targets[0], json.dumps(report, indent=1) + "\n")
-    markdown = render_markdown(report)
-    _write_atomic(targets[1], markdown)
+        write_report()
+    report = write_report()
     print("\n".join(_summaries(report)))
     print(f"wrote {targets[0]} and {targets[1]}")
     failed = [
