@@ -41,15 +41,13 @@ def triton_kernels(monkeypatch):
     # no recipe from an earlier test may take these shapes past the kernels
     monkeypatch.setattr(importlib.import_module("pixelshuffle._torch"), "_RECIPES", {})
     launched: list[str] = []
-    original = gpu._launch
+    original = gpu.run
 
-    def recording(form, size):
-        launch = original(form, size)
-        if launch is not None:
-            launched.append(launch[0])
-        return launch
+    def recording(launch, source, target):
+        launched.append(launch.kernel)
+        return original(launch, source, target)
 
-    monkeypatch.setattr(gpu, "_launch", recording)
+    monkeypatch.setattr(gpu, "run", recording)
     return launched
 
 
@@ -95,22 +93,24 @@ def test_kernels_equal_the_oracle(triton_kernels, convention, layout, dtype):
 
 
 @pytest.mark.parametrize(
-    ("convention", "layout", "factor", "up_kernel", "down_kernel"),
+    ("convention", "layout", "factor", "channels", "width", "up_kernel", "down_kernel"),
     [
-        ("torch", "NCHW", 2, "interleave", "deinterleave"),
-        ("torch", "NCHW", 4, "interleave", "deinterleave"),
-        ("tf", "NCHW", 8, "interleave", "deinterleave"),
-        ("torch", "NCHW", 3, "tile", "tile"),
-        ("tf", "NHWC", 3, "rows", "rows"),
-        ("torch", "NHWC", 2, "tile", "tile"),
-        ("caffe", "NHWC", 2, "tile", "tile"),
+        ("torch", "NCHW", 2, 5, 7, "interleave", "deinterleave"),
+        ("torch", "NCHW", 4, 5, 7, "interleave", "deinterleave"),
+        ("tf", "NCHW", 8, 5, 7, "interleave", "deinterleave"),
+        # rows interleaved by 3, a small transpose per pixel, short tf-order runs: the
+        # output walked in order (*gather*); runs of 128 bytes and more: rows
+        ("torch", "NCHW", 3, 5, 70, "gather", "gather"),
+        ("tf", "NHWC", 3, 5, 7, "gather", "gather"),
+        ("torch", "NHWC", 2, 5, 7, "gather", "gather"),
+        ("caffe", "NHWC", 2, 3, 7, "gather", "gather"),
+        ("tf", "NHWC", 2, 16, 7, "rows", "rows"),
     ],
 )
 def test_each_access_pattern_has_its_kernel(
-    triton_kernels, convention, layout, factor, up_kernel, down_kernel
+    triton_kernels, convention, layout, factor, channels, width, up_kernel, down_kernel
 ):
-    channels = 5
-    coarse = (3, 7)
+    coarse = (3, width)
     depth = channels * factor**2
     shape = (2, *coarse, depth) if layout == "NHWC" else (2, depth, *coarse)
     x = torch.randn(shape)
@@ -122,6 +122,17 @@ def test_each_access_pattern_has_its_kernel(
     down = ps.pixel_unshuffle(up, factor, convention=convention, layout=layout)
     assert torch.equal(down, x)
     assert triton_kernels == [up_kernel, down_kernel]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "up_kernel"), [(torch.bfloat16, "gather"), (torch.float32, "interleave")]
+)
+def test_interleaving_two_byte_rows_walks_the_output(triton_kernels, dtype, up_kernel):
+    x = (torch.arange(2 * 12 * 5 * 9) % 251).to(dtype).reshape(2, 12, 5, 9)
+    up = ps.pixel_shuffle(x, 2)
+    assert torch.equal(up, torch.nn.functional.pixel_shuffle(x, 2))
+    assert torch.equal(ps.pixel_unshuffle(up, 2), x)
+    assert triton_kernels == [up_kernel, "deinterleave"]
 
 
 def test_long_rows_span_several_programs(triton_kernels):
@@ -160,14 +171,23 @@ def test_strided_input_and_strided_out(triton_kernels):
     ps.pixel_shuffle(x, 3, convention="tf", out=tall[:, :, ::2])
     np.testing.assert_array_equal(tall[:, :, ::2].numpy(), expected)
     assert not tall[:, :, 1::2].any()
-    assert len(triton_kernels) == 2
-    # no axis contiguous in the input: torch's own strided copy, the same result
+    # neither the input nor this out one block: a tile transpose between the rows
+    assert triton_kernels == ["gather", "tile"]
+    # no axis contiguous in the input: the contiguous output walked in order (*gather*)
     columns = base[1::2, :, :, ::2]
     np.testing.assert_array_equal(
         ps.pixel_shuffle(columns, 3, convention="tf").numpy(),
         oracle.shuffle(columns.contiguous().numpy(), (3, 3), "hwc", "NCHW"),
     )
-    assert len(triton_kernels) == 2
+    assert triton_kernels[2:] == ["gather"]
+    # neither side one block (a strided out as well): torch's own strided copy
+    rows_apart = torch.zeros(2, 2, 36, 12)
+    ps.pixel_shuffle(columns, 3, convention="tf", out=rows_apart[:, :, ::2])
+    np.testing.assert_array_equal(
+        rows_apart[:, :, ::2].numpy(),
+        oracle.shuffle(columns.contiguous().numpy(), (3, 3), "hwc", "NCHW"),
+    )
+    assert len(triton_kernels) == 3
 
 
 def test_autograd_runs_the_kernels_both_ways(triton_kernels):
@@ -195,6 +215,21 @@ def test_offsets_beyond_2_to_the_31(triton_kernels):
     ps.pixel_shuffle(x, 2, out=out)
     assert torch.equal(out, expected)
     assert triton_kernels == ["interleave", "interleave"]
+
+
+def test_walks_with_offsets_beyond_2_to_the_31(triton_kernels):
+    """*gather* from, and *scatter* into, three images 2**30 + 16 bytes apart: offsets
+    on the side not walked in order need 64 bits."""
+    stride = 2**30 + 16
+    memory = torch.empty(2 * stride + 2**16, dtype=torch.uint8)
+    x = memory.as_strided((3, 18, 3, 4), (stride, 12, 4, 1))
+    x.copy_((torch.arange(3 * 18 * 3 * 4) % 251).reshape(3, 18, 3, 4))
+    expected = oracle.shuffle(x.contiguous().numpy(), (3, 3), "hwc", "NCHW")
+    np.testing.assert_array_equal(ps.pixel_shuffle(x, 3, convention="tf").numpy(), expected)
+    out = torch.empty_like(memory).as_strided((3, 2, 9, 12), (stride, 108, 12, 1))
+    ps.pixel_shuffle(x.contiguous(), 3, convention="tf", out=out)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert triton_kernels == ["gather", "scatter"]
 
 
 def test_run_lengths_beyond_2_to_the_31_are_not_masked_off():
@@ -293,14 +328,13 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 def test_compiled_kernels_on_cuda_equal_pytorch(monkeypatch, dtype, factor):
     gpu = _kernels.gpu_kernels()
     launched = []
-    original = gpu._launch
+    original = gpu.run
 
-    def recording(*args):
-        launch = original(*args)
-        launched.append(launch is not None)
-        return launch
+    def recording(launch, source, target):
+        launched.append(launch.kernel)
+        return original(launch, source, target)
 
-    monkeypatch.setattr(gpu, "_launch", recording)
+    monkeypatch.setattr(gpu, "run", recording)
     x = (torch.arange(2 * 8 * factor**2 * 128 * 192, device="cuda") % 251).to(dtype)
     x = x.reshape(2, 8 * factor**2, 128, 192)  # at least 1.5 MiB: the kernels' side
     for memory_format in (torch.contiguous_format, torch.channels_last):
@@ -311,7 +345,7 @@ def test_compiled_kernels_on_cuda_equal_pytorch(monkeypatch, dtype, factor):
         assert torch.equal(ps.pixel_unshuffle(up, factor), x)
         tf_up = ps.pixel_shuffle(x, factor, convention="tf")
         assert torch.equal(tf_up.cpu(), ps.pixel_shuffle(x.cpu(), factor, convention="tf"))
-    assert launched == [True] * 6
+    assert len(launched) == 6  # no call fell back to torch's copy
 
 
 def test_triton_is_not_loaded_after_tensorflow():

@@ -255,7 +255,9 @@ class _TorchBackend(Backend):
         perm = perm or tuple(range(len(split)))
         moved_shape, moved_strides = _moved_view(split, perm)
         copy_plan = None
-        if kernel_fits:
+        if kernel_fits and on_gpu:
+            copy_plan = _kernels.plan_gpu_copy(moved_shape, moved_strides, x.element_size())
+        elif kernel_fits:
             copy_plan = _kernels.plan_contiguous_copy(moved_shape, moved_strides, x.element_size())
         # ... and where PyTorch's op copies whole channels-last pixels, even the kernel's,
         # unless that shuffles vectors, or deals them out in bytes or bfloat16
@@ -335,7 +337,9 @@ class _ShapeRecipe(NamedTuple):
     native: Any  # PyTorch's own function, where it is this very op and the faster one
     channels_last: bool  # native runs on the NCHW view of an NHWC tensor
     factor: int
-    copy_plan: Any  # the CPU kernel's plan from a contiguous input into a fresh output
+    copy_plan: (
+        Any  # the kernel's plan (CPU) or launch (CUDA) from a contiguous input into a fresh output
+    )
     # at or above the kernels' size: run by the kernel, or else by the full path (never
     # by PyTorch's op or the strided clone, which are slower there)
     large: bool
@@ -412,14 +416,13 @@ def _upsamples_into_wide_pixels(prepared: Any, x: torch.Tensor, least: int) -> b
 
 
 def _remembered_kernel_applies(x: torch.Tensor) -> bool:
-    """Whether a CPU kernel may copy contiguous inputs like ``x`` (one shape, dtype and
-    device) through their addresses: plain CPU memory of a kernel element size."""
-    return (
-        x.device.type == "cpu"
-        and "cpu" not in _kernels.TRITON_DEVICES  # the Triton kernels' tests
-        and x.element_size() in _BITS
-        and not x.is_quantized
-    )
+    """Whether a kernel may copy contiguous inputs like ``x`` (one shape, dtype and
+    device) through their addresses: plain CPU or CUDA memory of a kernel element size."""
+    if x.device.type == "cuda":
+        usable = "cuda" in _kernels.TRITON_DEVICES and _kernels.gpu_kernels() is not None
+    else:
+        usable = x.device.type == "cpu" and "cpu" not in _kernels.TRITON_DEVICES
+    return usable and x.element_size() in _BITS and not x.is_quantized
 
 
 def _kernel_may_read(x: torch.Tensor) -> bool:
@@ -454,6 +457,9 @@ def _holds_its_elements(t: torch.Tensor) -> bool:
 
 def _run_copy_plan(recipe: _ShapeRecipe, x: torch.Tensor, result: torch.Tensor) -> None:
     """Run the recipe's kernel plan from contiguous ``x`` into contiguous ``result``."""
+    if x.device.type == "cuda":
+        _kernels.gpu_kernels().run(recipe.copy_plan, x, result)  # type: ignore[union-attr]
+        return
     _kernels.copy_contiguous(
         recipe.copy_plan, x.data_ptr(), result.data_ptr(), x.numel(), x.element_size()
     )

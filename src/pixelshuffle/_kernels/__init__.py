@@ -169,6 +169,16 @@ def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize:
     return plan
 
 
+def plan_gpu_copy(shape: Sequence[int], strides: Sequence[int], itemsize: int) -> Any:
+    """Like :func:`plan_contiguous_copy`, for CUDA tensors: the Triton launch that copies
+    the permuted view into a contiguous output, from :data:`GPU_MIN_BYTES` on."""
+    kernels = gpu_kernels()
+    if kernels is None or math.prod(shape) * itemsize < GPU_MIN_BYTES:
+        return None
+    shape = tuple(shape)
+    return kernels.plan_copy(shape, tuple(strides), contiguous_strides(shape), itemsize)
+
+
 def plan_numpy_copy(moved: np.ndarray) -> Any:
     """A plan for copying ``moved`` (a permuted view of a C-contiguous array) into a
     C-contiguous array of its shape, from :data:`NUMPY_SMALL_BYTES` on; ``None`` where
