@@ -133,6 +133,11 @@ def test_interleaving_two_byte_rows_walks_the_output(triton_kernels, dtype, up_k
     assert torch.equal(up, torch.nn.functional.pixel_shuffle(x, 2))
     assert torch.equal(ps.pixel_unshuffle(up, 2), x)
     assert triton_kernels == [up_kernel, "deinterleave"]
+    # into a strided out= only the input is one block: the interleave, not *scatter*
+    rows_apart = torch.zeros(2, 3, 20, 18, dtype=dtype)
+    ps.pixel_shuffle(x, 2, out=rows_apart[:, :, ::2])
+    assert torch.equal(rows_apart[:, :, ::2], up)
+    assert triton_kernels[2:] == ["interleave"]
 
 
 def test_long_rows_span_several_programs(triton_kernels):

@@ -301,6 +301,8 @@ def _plan(
     gather = _flat_launch(shape, out_strides, in_strides, size, gather=True)
     if _FLAT == 2:
         return scatter or gather or launch
+    if _FLAT == 1 and launch is not None and launch.kernel == "interleave":
+        return gather or launch  # *scatter* measured slower than the interleave
     # *gather* stores whole vectors and was as fast as *scatter* or faster on an H200 in
     # all but a few cases (benchmarks/README.md)
     return gather or scatter or launch
