@@ -140,6 +140,23 @@ def test_interleaving_two_byte_rows_walks_the_output(triton_kernels, dtype, up_k
     assert triton_kernels[2:] == ["interleave"]
 
 
+@pytest.mark.parametrize("kernel", ["gather", "scatter"])
+def test_walks_compile_once_for_every_batch_size(kernel):
+    """The walks take sizes and strides as constants, except the outermost axis's size:
+    batches of any size run one compiled kernel."""
+    gpu = _kernels.gpu_kernels()
+    blocks = []
+    for batch in (7, 8, 64):
+        shape, in_strides = (batch, 5, 7, 3, 2, 2), (420, 84, 12, 4, 2, 1)  # NHWC by 2
+        out_strides = (420, 84, 6, 1, 42, 3)  # into (batch, 5, 2, 7, 2, 3)
+        if kernel == "gather":  # contiguous output: the output is walked
+            launch = gpu._flat_launch(shape, out_strides, in_strides, 4, gather=True)
+        else:
+            launch = gpu._flat_launch(shape, in_strides, out_strides, 4, gather=False)
+        blocks.append(launch.blocks)
+    assert blocks[0] == blocks[1] == blocks[2]
+
+
 def test_long_rows_span_several_programs(triton_kernels):
     # rows longer than one program's block, and a tail that is not a power of two
     x = torch.randn(1, 4, 3, 5000)
@@ -346,11 +363,13 @@ def test_compiled_kernels_on_cuda_equal_pytorch(monkeypatch, dtype, factor):
         x = x.contiguous(memory_format=memory_format)
         up = ps.pixel_shuffle(x, factor)
         assert torch.equal(up, torch.nn.functional.pixel_shuffle(x, factor))
+        # again: a remembered shape, and the compiled kernel launched directly
+        assert torch.equal(ps.pixel_shuffle(x, factor), up)
         assert up.is_contiguous(memory_format=memory_format)
         assert torch.equal(ps.pixel_unshuffle(up, factor), x)
         tf_up = ps.pixel_shuffle(x, factor, convention="tf")
         assert torch.equal(tf_up.cpu(), ps.pixel_shuffle(x.cpu(), factor, convention="tf"))
-    assert len(launched) == 6  # no call fell back to torch's copy
+    assert len(launched) == 8  # no call fell back to torch's copy
 
 
 def test_triton_is_not_loaded_after_tensorflow():

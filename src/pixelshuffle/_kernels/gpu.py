@@ -342,8 +342,10 @@ def _flat_launch(
             merged.append([n, o])
     if len(merged) > FLAT_AXES or not merged:
         return None
-    merged += [[1, 0]] * (FLAT_AXES - len(merged))
     merged.reverse()  # most significant first
+    # padded at the least significant end: the outermost axis stays S0, which the kernel
+    # never needs, so batches of any size share one compiled kernel
+    merged += [[1, 0]] * (FLAT_AXES - len(merged))
     total = expected
     block = min(_FLAT_BLOCK, _pow2_at_least(total))
     grid = _cdiv(total, block)
