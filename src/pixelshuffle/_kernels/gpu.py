@@ -42,7 +42,7 @@ import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 from triton.runtime.jit import JITFunction
 
-from .._memo import evict_oldest
+from .._memo import evict_oldest, memoize
 from ._axes import Axis, CopyShape, copy_shape
 
 __all__ = ["Launch", "copy_permuted", "plan_copy", "run"]
@@ -270,20 +270,19 @@ def plan_copy(
     """The launch that copies ``shape`` between two stridings (in elements) of elements
     of ``size`` bytes; ``None`` where no kernel fits. Memoized: at copy speed a large
     tensor's kernel takes tens of µs, and planning it in Python about as long again."""
-    settings = (_TILE_BYTES, _TRANSPOSE_TILE, _FLAT, _FLAT_BLOCK)
-    key = (shape, in_strides, out_strides, size, settings)
-    launch = _LAUNCHES.get(key, _MISSING)
-    if launch is _MISSING:
-        launch = _plan(shape, in_strides, out_strides, size)
-        if len(_LAUNCHES) >= _MAX_LAUNCHES:
-            evict_oldest(_LAUNCHES)
-        _LAUNCHES[key] = launch
-    return launch  # type: ignore[return-value]
+    settings = (_TILE_BYTES, _TRANSPOSE_TILE, _FLAT, _FLAT_BLOCK)  # part of the key
+    return _planned(shape, in_strides, out_strides, size, settings)
 
 
-_LAUNCHES: dict[tuple[Any, ...], Launch | None] = {}
-_MAX_LAUNCHES = 1024
-_MISSING = object()
+@memoize(1024)
+def _planned(
+    shape: tuple[int, ...],
+    in_strides: tuple[int, ...],
+    out_strides: tuple[int, ...],
+    size: int,
+    settings: tuple[int, ...],
+) -> Launch | None:
+    return _plan(shape, in_strides, out_strides, size)
 
 
 def _plan(
@@ -391,7 +390,7 @@ def run(launch: Launch, source: torch.Tensor, target: torch.Tensor) -> None:
         with torch.cuda.device(device):
             compiled = kernel(src, dst, *launch.arguments, **launch.blocks, num_warps=_NUM_WARPS)
     if key is not None and compiled is not None:
-        if len(_COMPILED) >= _MAX_LAUNCHES:
+        if len(_COMPILED) >= _MAX_COMPILED:
             evict_oldest(_COMPILED)
         _COMPILED[key] = compiled
 
@@ -401,6 +400,7 @@ def run(launch: Launch, source: torch.Tensor, target: torch.Tensor) -> None:
 # launched directly next time (its alignment specialization is part of the key).
 _DIRECT_LAUNCH = True
 _COMPILED: dict[tuple[Any, ...], Any] = {}
+_MAX_COMPILED = 1024
 
 
 def _cdiv(a: int, b: int) -> int:
