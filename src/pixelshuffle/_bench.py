@@ -1453,9 +1453,12 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(_NotInstalled):
             _import_tensorflow(torch, shared)
 
+    # what the report says of the machine, versions and checkout, read once
+    machine_base, versions, git = _machine(torch, args), _versions(torch), _git_state()
+
     def write_report() -> dict[str, Any]:
         # after every case too, so that an interrupted run keeps what it measured
-        machine = _machine(torch, args)
+        machine = dict(machine_base)
         tf = shared.get("tensorflow")
         if tf is not None and not isinstance(tf, Exception):
             threads = tf.config.threading.get_intra_op_parallelism_threads()
@@ -1473,8 +1476,8 @@ def run(args: argparse.Namespace) -> int:
             "load_average_end": _load_average(),
             "warnings": warnings,
             "machine": machine,
-            "versions": _versions(torch),
-            "git": _git_state(),
+            "versions": versions,
+            "git": git,
             "method": {
                 "warmup": args.warmup,
                 "repeats": args.repeats,

@@ -337,9 +337,8 @@ class _ShapeRecipe(NamedTuple):
     native: Any  # PyTorch's own function, where it is this very op and the faster one
     channels_last: bool  # native runs on the NCHW view of an NHWC tensor
     factor: int
-    copy_plan: (
-        Any  # the kernel's plan (CPU) or launch (CUDA) from a contiguous input into a fresh output
-    )
+    # the kernel's plan (CPU) or launch (CUDA) from a contiguous input into a fresh output
+    copy_plan: Any
     # at or above the kernels' size: run by the kernel, or else by the full path (never
     # by PyTorch's op or the strided clone, which are slower there)
     large: bool
