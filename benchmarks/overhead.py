@@ -1,9 +1,10 @@
 """Per-call host overhead on a tiny tensor, where the copy costs almost nothing.
 
-Times a (1, 16, 8, 8) float32 tensor (4 KiB) through the library and through PyTorch's
-own op and the plain view/permute/clone chain, on one thread, as the best of 5 rounds
-of 20,000 calls (the minimum, not the median: what is measured is the code path, and
-the minimum is the sample least disturbed by the machine). Prints a markdown table.
+Times a (1, 16, 8, 8) float32 tensor (4 KiB; also its unshuffle, and a uint8 tensor)
+through the library and through PyTorch's own op and the plain view/permute/clone
+chain, on one thread, as the best of 5 rounds of 20,000 calls (the minimum, not the
+median: what is measured is the code path, and the minimum is the sample least
+disturbed by the machine). Prints a markdown table.
 
     python benchmarks/overhead.py > benchmarks/results/overhead-cpu/results.md
 """
@@ -36,6 +37,8 @@ def main() -> None:
     ps_module, torch_module = ps.nn.PixelShuffle(2), torch.nn.PixelShuffle(2)
     contiguous = torch.contiguous_format
     out = torch.empty(shape)
+    image = F.pixel_shuffle(x, 2)  # the unshuffles' input: (1, 4, 16, 16)
+    x_bytes = torch.randint(0, 256, (1, 16, 8, 8), dtype=torch.uint8)
     rows = [
         ("F.pixel_shuffle(x, 2)", lambda: F.pixel_shuffle(x, 2)),
         ("ps.pixel_shuffle(x, 2)", lambda: ps.pixel_shuffle(x, 2)),
@@ -52,6 +55,10 @@ def main() -> None:
         ("out.view(split of out).copy_(permuted view of x) (by hand)",
          lambda: out.view(1, 4, 8, 2, 8, 2).copy_(x.view(split).permute(perm))),
         ("ps.pixel_shuffle(x, 2, out=out)", lambda: ps.pixel_shuffle(x, 2, out=out)),
+        ("F.pixel_unshuffle(image, 2)", lambda: F.pixel_unshuffle(image, 2)),
+        ("ps.pixel_unshuffle(image, 2)", lambda: ps.pixel_unshuffle(image, 2)),
+        ("F.pixel_shuffle(x, 2), uint8", lambda: F.pixel_shuffle(x_bytes, 2)),
+        ("ps.pixel_shuffle(x, 2), uint8", lambda: ps.pixel_shuffle(x_bytes, 2)),
         ("F.pixel_shuffle on the NHWC tensor's NCHW view",
          lambda: F.pixel_shuffle(nhwc.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)),
         ("ps.pixel_shuffle(nhwc, 2, layout='NHWC')",

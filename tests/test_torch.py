@@ -478,10 +478,35 @@ class TestRememberedShapes:
                 np.testing.assert_array_equal(y.view(bits[y.element_size()]).numpy(), expected)
                 assert y.is_contiguous()
             native = _torch._RECIPES[(ps_prepared(layout), x.shape, dtype, x.device)].native
-            # PyTorch implements neither uint16 nor float8; its NCHW op loses to the
-            # strided copy on bytes
-            wanted = dtype == torch.float32 or (dtype == torch.uint8 and layout == "NHWC")
+            # PyTorch implements neither uint16 nor float8; its op beats the strided copy
+            # of tensors this small (the tiny ones below the kernel's sizes) on bytes too
+            wanted = dtype in (torch.float32, torch.uint8)
             assert (native is not None) == wanted, dtype
+
+    @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+    def test_tiny_nchw_tensors_take_pytorchs_op_both_ways(self, recipes, dtype):
+        """Below the kernel's sizes an NCHW call in ``torch`` order, up or down, ends in
+        PyTorch's own op (one call, not the strided copy's three); from there, bytes
+        upsampled take the kernel or, where it may not run, the strided copy."""
+        from pixelshuffle import _kernels, _torch
+
+        order = oracle.preset_order("torch", "NCHW")
+        for op, direction, shape in (
+            (ps.pixel_shuffle, "shuffle", (2, 12, 3, 4)),
+            (ps.pixel_unshuffle, "unshuffle", (2, 3, 6, 8)),
+        ):
+            x = torch.randint(0, 200, shape).to(dtype)
+            expected = getattr(oracle, direction)(x.numpy(), (2, 2), order, "NCHW")
+            for _ in range(2):  # the first call remembers the shape, the second uses it
+                np.testing.assert_array_equal(op(x, 2).numpy(), expected)
+            prepared = ps_prepared("NCHW", direction)
+            native = _torch._RECIPES[(prepared, x.shape, dtype, x.device)].native
+            assert native is getattr(torch.nn.functional, prepared.pytorch_op)
+        if dtype == torch.uint8:
+            x = torch.zeros(1, 4, 96, 96, dtype=dtype)  # 36 KiB
+            assert not _kernels.below_small_kernels(x.numel(), 1)
+            ps.pixel_shuffle(x, 2)
+            assert _torch._RECIPES[(ps_prepared("NCHW"), x.shape, dtype, x.device)].native is None
 
     def test_a_shape_on_another_device_keeps_its_memory_format(self, recipes):
         cpu = torch.randn(2, 3, 4, 8)
@@ -595,7 +620,8 @@ def test_forward_mode_ad_through_kernels_and_the_autograd_node():
             assert torch.equal(forward_ad.unpack_dual(y).tangent, expected)
 
 
-def ps_prepared(layout):
+def ps_prepared(layout, direction="shuffle"):
     from pixelshuffle import _ops
 
-    return _ops.prepare("pixel_shuffle", "shuffle", 2, "torch", layout, None)
+    op = "pixel_shuffle" if direction == "shuffle" else "pixel_unshuffle"
+    return _ops.prepare(op, direction, 2, "torch", layout, None)

@@ -318,6 +318,8 @@ def prepare(
     # The memo compares keys with ==, so 2.0 and True would hit the entry of 2 and skip
     # validation: memoize plain ints only. Names enter the key as plain strings, which
     # torch.compile looks up with one guard instead of comparing the memo's other keys.
+    if type(factor) is int and type(convention) is str and type(layout) is str and dst is None:
+        return _prepare_cached(op, direction, factor, convention, layout, None)  # most calls
     plain = (_plain_name(convention), _plain_name(layout), _plain_name(dst))
     if all(name is not _NOT_PLAIN for name in plain):
         if type(factor) is int:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "below_small_kernels",
     "contiguous_strides",
     "copy_contiguous",
     "copy_contiguous_numpy",
@@ -148,6 +149,12 @@ def copy_contiguous(
     cpu_kernels().copy_at(plan, src_address, dst_address, size, itemsize, parallel)  # type: ignore[union-attr]
 
 
+def below_small_kernels(nbytes: int, itemsize: int) -> bool:
+    """Whether a contiguous CPU copy of ``nbytes`` is too small for the serial kernel
+    (:data:`SMALL_NARROW_BYTES`, :data:`SMALL_WIDE_BYTES`)."""
+    return nbytes < (SMALL_NARROW_BYTES if itemsize <= 2 else SMALL_WIDE_BYTES)
+
+
 def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize: int) -> Any:
     """A plan for copying a contiguous input, seen through its permuted view of ``shape``
     and ``strides`` (in elements), into a contiguous output; ``None`` where no kernel
@@ -158,7 +165,7 @@ def plan_contiguous_copy(shape: Sequence[int], strides: Sequence[int], itemsize:
     saved more than that when measured (:data:`SMALL_WIDE_BYTES`, :data:`SMALL_NARROW_BYTES`,
     :data:`SMALL_ROWS_BYTES`)."""
     nbytes = math.prod(shape) * itemsize
-    if nbytes < (SMALL_NARROW_BYTES if itemsize <= 2 else SMALL_WIDE_BYTES):
+    if below_small_kernels(nbytes, itemsize):
         return None
     kernels = cpu_kernels()  # imported only once a copy is large enough for it
     if kernels is None:
